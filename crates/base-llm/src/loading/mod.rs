@@ -1,0 +1,1 @@
+//! Checkpoint loaders: GGUF and Hugging Face safetensors into a [`crate::WeightMap`].

@@ -1,0 +1,1 @@
+//! Tokenizers (from `tokenizer.json` or rebuilt from GGUF metadata) and chat templates.

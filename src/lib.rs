@@ -1,0 +1,1 @@
+//! Text-to-LoRA workspace root: examples, cross-crate tests and benches.
