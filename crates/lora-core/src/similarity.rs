@@ -2,7 +2,7 @@
 
 use burn::prelude::*;
 
-use crate::adapter::LoraAdapter;
+use crate::adapter::{LoraAdapter, LoraWeights};
 use crate::combine::check_compatible;
 use crate::error::Result;
 
@@ -40,16 +40,32 @@ pub fn cosine_similarity_delta_w<B: Backend>(
     let (mut dot, mut nx, mut ny) = (0.0, 0.0, 0.0);
     for (name, fx) in x.modules() {
         let fy = y.module(name).expect("compatible adapters share modules");
-        let inner = |a1: &Tensor<B, 3>, b1: &Tensor<B, 3>, a2: &Tensor<B, 3>, b2: &Tensor<B, 3>| {
-            let bb = b1.clone().swap_dims(1, 2).matmul(b2.clone()); // [L, r, r]
-            let aa = a1.clone().matmul(a2.clone().swap_dims(1, 2)); // [L, r, r]
-            sum_f64(bb * aa)
-        };
-        dot += sx * sy * inner(&fx.a, &fx.b, &fy.a, &fy.b);
-        nx += sx * sx * inner(&fx.a, &fx.b, &fx.a, &fx.b);
-        ny += sy * sy * inner(&fy.a, &fy.b, &fy.a, &fy.b);
+        dot += sx * sy * delta_w_inner(fx, fy);
+        nx += sx * sx * delta_w_inner(fx, fx);
+        ny += sy * sy * delta_w_inner(fy, fy);
     }
     Ok(cosine(dot, nx, ny))
+}
+
+/// `Σ_l ⟨B₁A₁, B₂A₂⟩_F` over the layers of one module, without forming ΔW (unscaled).
+fn delta_w_inner<B: Backend>(x: &LoraWeights<B>, y: &LoraWeights<B>) -> f64 {
+    let bb = x.b.clone().swap_dims(1, 2).matmul(y.b.clone()); // [L, r, r]
+    let aa = x.a.clone().matmul(y.a.clone().swap_dims(1, 2)); // [L, r, r]
+    sum_f64(bb * aa)
+}
+
+/// Frobenius norm of one module's update over all its layers: `‖[ΔW_0, …, ΔW_{L-1}]‖_F`
+/// (with scaling), computed without forming ΔW.
+pub fn delta_w_norm<B: Backend>(adapter: &LoraAdapter<B>, module: &str) -> Result<f64> {
+    let w = adapter
+        .module(module)
+        .ok_or_else(|| crate::error::Error::UnknownModule(module.to_string()))?;
+    Ok(adapter.scaling().abs() * delta_w_inner(w, w).max(0.0).sqrt())
+}
+
+/// Frobenius norm of a tensor.
+pub fn frobenius_norm<B: Backend, const D: usize>(t: &Tensor<B, D>) -> f64 {
+    sum_f64(t.clone().powi_scalar(2)).sqrt()
 }
 
 fn cosine(dot: f64, nx: f64, ny: f64) -> f64 {

@@ -1,0 +1,52 @@
+//! Command-line definitions (clap).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::device::DeviceChoice;
+
+/// Text-to-LoRA: a LoRA adapter for a frozen LLM from one sentence describing a task.
+#[derive(Debug, Parser)]
+#[command(name = "t2l", version, about, long_about = None, propagate_version = true,
+    after_help = "Examples:\n  t2l inspect path/to/peft_adapter\n  t2l inspect path/to/peft_adapter --json")]
+pub struct Cli {
+    /// Options every subcommand takes.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options shared by every subcommand.
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// Where tensors live: cpu, cuda, cuda:N or wgpu (among the backends compiled in).
+    #[arg(long, global = true, default_value = "cpu")]
+    pub device: DeviceChoice,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// No progress bars or chatter on stderr.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// Seed for everything random.
+    #[arg(long, global = true, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Describe a PEFT LoRA adapter directory: config, layers, modules, shapes, norms.
+    #[command(after_help = "Examples:\n  t2l inspect out/my_adapter\n  t2l inspect out/my_adapter --json | jq .modules")]
+    Inspect(InspectArgs),
+}
+
+/// `t2l inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// A PEFT adapter directory (adapter_model.safetensors + adapter_config.json).
+    pub path: PathBuf,
+}

@@ -1,0 +1,3 @@
+//! One file per subcommand: argument handling and printing only; the work is library calls.
+
+pub mod inspect;

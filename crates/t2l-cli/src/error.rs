@@ -1,0 +1,18 @@
+//! The CLI's error: every library error, turned into one clear line.
+
+/// Anything that makes a `t2l` command fail.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// From lora-core (adapter files, configs).
+    #[error(transparent)]
+    Lora(#[from] lora_core::Error),
+    /// The chosen device is not available.
+    #[error("{0}")]
+    Device(String),
+    /// A path that does not exist or is not what the command needs.
+    #[error("{0}")]
+    Input(String),
+    /// Writing output failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
