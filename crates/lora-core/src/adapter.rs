@@ -5,7 +5,7 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 
 use crate::config::LoraConfig;
 use crate::error::{Error, Result};
-use crate::layout::AdapterLayout;
+use crate::layout::{AdapterLayout, ModuleShape};
 
 /// The LoRA factors of one module across all layers, in PEFT orientation.
 ///
@@ -39,6 +39,31 @@ pub struct LoraAdapter<B: Backend> {
     modules: Vec<(String, LoraWeights<B>)>,
 }
 
+/// Puts `modules` in layout order after checking each with `check`; errors on a missing or an
+/// extra module.
+pub(crate) fn order_by_layout<W>(
+    layout: &AdapterLayout,
+    mut modules: Vec<(String, W)>,
+    check: impl Fn(&ModuleShape, &W) -> Result<()>,
+) -> Result<Vec<(String, W)>> {
+    let mut ordered = Vec::with_capacity(layout.modules.len());
+    for shape in &layout.modules {
+        let pos = modules
+            .iter()
+            .position(|(n, _)| n == &shape.name)
+            .ok_or_else(|| {
+                Error::Incompatible(format!("no weights given for module `{}`", shape.name))
+            })?;
+        let (name, w) = modules.swap_remove(pos);
+        check(shape, &w)?;
+        ordered.push((name, w));
+    }
+    if let Some((extra, _)) = modules.first() {
+        return Err(Error::UnknownModule(extra.clone()));
+    }
+    Ok(ordered)
+}
+
 /// Checks that `found` equals `expected`, naming `tensor` otherwise.
 pub(crate) fn check_shape(tensor: &str, expected: &[usize], found: &[usize]) -> Result<()> {
     if expected != found {
@@ -60,54 +85,21 @@ impl<B: Backend> LoraAdapter<B> {
         layout: AdapterLayout,
         modules: Vec<(String, LoraWeights<B>)>,
     ) -> Result<Self> {
-        let mut modules = modules;
-        let mut ordered = Vec::with_capacity(layout.modules.len());
-        for shape in &layout.modules {
-            let pos = modules
-                .iter()
-                .position(|(n, _)| n == &shape.name)
-                .ok_or_else(|| {
-                    Error::Incompatible(format!("no weights given for module `{}`", shape.name))
-                })?;
-            let (name, w) = modules.swap_remove(pos);
-            check_shape(
-                &format!("{name}.lora_A"),
-                &[layout.n_layers, config.r, shape.d_in],
-                &w.a.dims(),
-            )?;
-            check_shape(
-                &format!("{name}.lora_B"),
-                &[layout.n_layers, shape.d_out, config.r],
-                &w.b.dims(),
-            )?;
-            ordered.push((name, w));
-        }
-        if let Some((extra, _)) = modules.first() {
-            return Err(Error::UnknownModule(extra.clone()));
-        }
+        let (l, r) = (layout.n_layers, config.r);
+        let modules = order_by_layout(&layout, modules, |m, w: &LoraWeights<B>| {
+            check_shape(&format!("{}.lora_A", m.name), &[l, r, m.d_in], &w.a.dims())?;
+            check_shape(&format!("{}.lora_B", m.name), &[l, m.d_out, r], &w.b.dims())
+        })?;
         Ok(Self {
             config,
             layout,
-            modules: ordered,
+            modules,
         })
     }
 
     /// An adapter whose A and B are all zero.
     pub fn zeros(config: LoraConfig, layout: AdapterLayout, device: &B::Device) -> Self {
-        let modules = layout
-            .modules
-            .iter()
-            .map(|m| {
-                let a = Tensor::zeros([layout.n_layers, config.r, m.d_in], device);
-                let b = Tensor::zeros([layout.n_layers, m.d_out, config.r], device);
-                (m.name.clone(), LoraWeights { a, b })
-            })
-            .collect();
-        Self {
-            config,
-            layout,
-            modules,
-        }
+        Self::from_fn(config, layout, device, |_, _, n| vec![0.0; n])
     }
 
     /// PEFT's default initialisation, seeded: `A ~ U(-1/√d_in, 1/√d_in)` (Kaiming-uniform with
@@ -119,18 +111,32 @@ impl<B: Backend> LoraAdapter<B> {
         seed: u64,
     ) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
+        Self::from_fn(config, layout, device, |m, factor, n| {
+            if factor == 'B' {
+                return vec![0.0; n];
+            }
+            let bound = 1.0 / (m.d_in as f32).sqrt();
+            (0..n).map(|_| rng.random_range(-bound..bound)).collect()
+        })
+    }
+
+    /// An adapter whose values come from `values(module, 'A' | 'B', count)`, row-major
+    /// `[layers, r, d_in]` for A and `[layers, d_out, r]` for B.
+    fn from_fn(
+        config: LoraConfig,
+        layout: AdapterLayout,
+        device: &B::Device,
+        mut values: impl FnMut(&ModuleShape, char, usize) -> Vec<f32>,
+    ) -> Self {
+        let (l, r) = (layout.n_layers, config.r);
         let modules = layout
             .modules
             .iter()
             .map(|m| {
-                let bound = 1.0 / (m.d_in as f32).sqrt();
-                let n = layout.n_layers * config.r * m.d_in;
-                let values: Vec<f32> = (0..n).map(|_| rng.random_range(-bound..bound)).collect();
-                let a = Tensor::from_data(
-                    TensorData::new(values, [layout.n_layers, config.r, m.d_in]),
-                    device,
-                );
-                let b = Tensor::zeros([layout.n_layers, m.d_out, config.r], device);
+                let a = values(m, 'A', l * r * m.d_in);
+                let b = values(m, 'B', l * m.d_out * r);
+                let a = Tensor::from_data(TensorData::new(a, [l, r, m.d_in]), device);
+                let b = Tensor::from_data(TensorData::new(b, [l, m.d_out, r]), device);
                 (m.name.clone(), LoraWeights { a, b })
             })
             .collect();

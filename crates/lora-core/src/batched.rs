@@ -2,7 +2,7 @@
 
 use burn::prelude::*;
 
-use crate::adapter::{LoraAdapter, LoraWeights, check_shape};
+use crate::adapter::{LoraAdapter, LoraWeights, check_shape, order_by_layout};
 use crate::config::LoraConfig;
 use crate::error::{Error, Result};
 use crate::layout::AdapterLayout;
@@ -39,31 +39,19 @@ impl<B: Backend> BatchedLoraAdapter<B> {
             .first()
             .map(|(_, w)| w.a.dims()[0])
             .ok_or(Error::TooFew("a batched adapter", 1))?;
-        let mut modules = modules;
-        let mut ordered = Vec::with_capacity(layout.modules.len());
-        for shape in &layout.modules {
-            let pos = modules
-                .iter()
-                .position(|(name, _)| name == &shape.name)
-                .ok_or_else(|| {
-                    Error::Incompatible(format!("no weights given for module `{}`", shape.name))
-                })?;
-            let (name, w) = modules.swap_remove(pos);
+        let (l, r) = (layout.n_layers, config.r);
+        let ordered = order_by_layout(&layout, modules, |m, w: &BatchedLoraWeights<B>| {
             check_shape(
-                &format!("{name}.lora_A"),
-                &[n, layout.n_layers, config.r, shape.d_in],
+                &format!("{}.lora_A", m.name),
+                &[n, l, r, m.d_in],
                 &w.a.dims(),
             )?;
             check_shape(
-                &format!("{name}.lora_B"),
-                &[n, layout.n_layers, shape.d_out, config.r],
+                &format!("{}.lora_B", m.name),
+                &[n, l, m.d_out, r],
                 &w.b.dims(),
-            )?;
-            ordered.push((name, w));
-        }
-        if let Some((extra, _)) = modules.first() {
-            return Err(Error::UnknownModule(extra.clone()));
-        }
+            )
+        })?;
         Ok(Self {
             config,
             layout,

@@ -32,6 +32,8 @@ pub use error::{Error, Result};
 pub use layout::{AdapterLayout, KNOWN_MODULES, ModuleShape, module_path};
 pub use ops::lora_delta;
 pub use peft::{load_peft, save_peft};
-pub use similarity::{cosine_similarity_ab, cosine_similarity_delta_w, delta_w_norm, frobenius_norm};
+pub use similarity::{
+    cosine_similarity_ab, cosine_similarity_delta_w, delta_w_norm, frobenius_norm,
+};
 pub use stats::{AdapterStats, adapter_stats};
 pub use tensor_file::SaveDtype;
