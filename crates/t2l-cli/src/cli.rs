@@ -40,7 +40,9 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Describe a PEFT LoRA adapter directory: config, layers, modules, shapes, norms.
-    #[command(after_help = "Examples:\n  t2l inspect out/my_adapter\n  t2l inspect out/my_adapter --json | jq .modules")]
+    #[command(
+        after_help = "Examples:\n  t2l inspect out/my_adapter\n  t2l inspect out/my_adapter --json | jq .modules"
+    )]
     Inspect(InspectArgs),
 }
 

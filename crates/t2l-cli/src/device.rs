@@ -30,7 +30,9 @@ impl FromStr for DeviceChoice {
                     .parse()
                     .map(Self::Cuda)
                     .map_err(|_| format!("bad CUDA device index in `{other}`")),
-                None => Err(format!("unknown device `{other}` (expected cpu, cuda, cuda:N or wgpu)")),
+                None => Err(format!(
+                    "unknown device `{other}` (expected cpu, cuda, cuda:N or wgpu)"
+                )),
             },
         }
     }
@@ -54,6 +56,11 @@ pub trait BackendTask {
     fn run<B: Backend>(self, device: B::Device) -> Result<Self::Output, CliError>;
 }
 
+// Unused only in a build that has every backend compiled in.
+#[cfg_attr(
+    all(feature = "flex", feature = "cuda", feature = "wgpu"),
+    allow(dead_code)
+)]
 fn not_compiled(choice: DeviceChoice, feature: &str) -> CliError {
     CliError::Device(format!(
         "device `{choice}` needs the `{feature}` feature; this t2l was built without it \
@@ -80,7 +87,10 @@ fn cuda_driver_present() -> bool {
 #[cfg(feature = "cuda")]
 unsafe fn libc_dlopen(name: *const std::os::raw::c_char) -> *mut std::ffi::c_void {
     unsafe extern "C" {
-        fn dlopen(filename: *const std::os::raw::c_char, flag: std::os::raw::c_int) -> *mut std::ffi::c_void;
+        fn dlopen(
+            filename: *const std::os::raw::c_char,
+            flag: std::os::raw::c_int,
+        ) -> *mut std::ffi::c_void;
     }
     const RTLD_LAZY: std::os::raw::c_int = 1;
     unsafe { dlopen(name, RTLD_LAZY) }
@@ -99,9 +109,12 @@ pub fn run_on<T: BackendTask>(choice: DeviceChoice, task: T) -> Result<T::Output
             #[cfg(feature = "cuda")]
             {
                 if !cuda_driver_present() {
-                    return Err(CliError::Device("no CUDA driver (libcuda.so) found on this machine".into()));
+                    return Err(CliError::Device(
+                        "no CUDA driver (libcuda.so) found on this machine".into(),
+                    ));
                 }
-                return task.run::<burn::backend::Cuda>(burn::backend::cuda::CudaDevice::new(_index));
+                return task
+                    .run::<burn::backend::Cuda>(burn::backend::cuda::CudaDevice::new(_index));
             }
             #[cfg(not(feature = "cuda"))]
             return Err(not_compiled(choice, "cuda"));

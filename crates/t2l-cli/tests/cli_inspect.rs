@@ -8,13 +8,23 @@ fn t2l() -> Command {
 }
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../lora-core/tests/fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../lora-core/tests/fixtures")
+        .join(name)
 }
 
 #[test]
 fn inspect_json_on_a_peft_adapter_made_by_python() {
-    let out = t2l().args(["inspect", "--json"]).arg(fixture("peft_tiny")).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = t2l()
+        .args(["inspect", "--json"])
+        .arg(fixture("peft_tiny"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["kind"], "peft_adapter");
     assert_eq!(v["config"]["r"], 4);
@@ -27,12 +37,19 @@ fn inspect_json_on_a_peft_adapter_made_by_python() {
     assert_eq!(v_proj["b_shape"], serde_json::json!([2, 8, 4]));
     assert!(v_proj["delta_w_norm"].as_f64().unwrap() > 0.0);
     // parameters: 2 layers × 4 ranks × Σ(d_in + d_out)
-    assert_eq!(v["num_params"], 2 * 4 * ((16 + 16) + (16 + 8) + (16 + 32) + (32 + 16)));
+    assert_eq!(
+        v["num_params"],
+        2 * 4 * ((16 + 16) + (16 + 8) + (16 + 32) + (32 + 16))
+    );
 }
 
 #[test]
 fn inspect_text_output() {
-    let out = t2l().arg("inspect").arg(fixture("peft_tiny_rslora")).output().unwrap();
+    let out = t2l()
+        .arg("inspect")
+        .arg(fixture("peft_tiny_rslora"))
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("rsLoRA true"), "{text}");
@@ -54,7 +71,10 @@ fn errors_are_one_line_with_nonzero_exit() {
         assert!(err.starts_with("t2l: error: "), "{err}");
     }
     // A usage error from clap is non-zero too.
-    let out = t2l().args(["inspect", "x", "--device", "tpu"]).output().unwrap();
+    let out = t2l()
+        .args(["inspect", "x", "--device", "tpu"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
 }
 

@@ -85,7 +85,10 @@ impl BackendTask for Inspect<'_> {
         let Inspect(args, global) = self;
         let path = &args.path;
         if !path.exists() {
-            return Err(CliError::Input(format!("{}: no such file or directory", path.display())));
+            return Err(CliError::Input(format!(
+                "{}: no such file or directory",
+                path.display()
+            )));
         }
         if !peft::is_peft_dir(path) {
             return Err(CliError::Input(format!(
@@ -98,7 +101,10 @@ impl BackendTask for Inspect<'_> {
         let adapter = load_peft::<B>(path, &device)?;
         let rep = report(&path.display().to_string(), &adapter)?;
         if global.json {
-            println!("{}", serde_json::to_string_pretty(&rep).expect("report serialises"));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&rep).expect("report serialises")
+            );
         } else {
             print_text(&rep);
         }
@@ -116,7 +122,10 @@ fn print_text(rep: &AdapterReport) {
     if let Some(base) = &c.base_model_name_or_path {
         println!("  base model: {base}");
     }
-    println!("  layers: {}   parameters: {}", rep.n_layers, rep.num_params);
+    println!(
+        "  layers: {}   parameters: {}",
+        rep.n_layers, rep.num_params
+    );
     println!(
         "  {:<10} {:>7} {:>7}  {:<16} {:<16} {:>10} {:>10} {:>10}",
         "module", "d_in", "d_out", "A shape", "B shape", "|A|", "|B|", "|ΔW|"
