@@ -66,3 +66,91 @@ pub struct LlamaConfig {
     /// End-of-sequence tokens (generation stops on any of them).
     pub eos_token_ids: Vec<u32>,
 }
+
+impl LlamaConfig {
+    /// Checks the relations the model relies on: non-zero sizes, query heads a multiple of the
+    /// key/value heads, an even head width, a positive epsilon and rotary base.
+    pub fn validate(&self) -> crate::error::Result<()> {
+        use crate::error::Error;
+        let bad = |field: &'static str, reason: String| Err(Error::Config { field, reason });
+        for (field, v) in [
+            ("vocab_size", self.vocab_size),
+            ("hidden_size", self.hidden_size),
+            ("intermediate_size", self.intermediate_size),
+            ("num_hidden_layers", self.num_hidden_layers),
+            ("num_attention_heads", self.num_attention_heads),
+            ("num_key_value_heads", self.num_key_value_heads),
+            ("head_dim", self.head_dim),
+            ("max_position_embeddings", self.max_position_embeddings),
+        ] {
+            if v == 0 {
+                return bad(field, "must be positive".into());
+            }
+        }
+        if !self
+            .num_attention_heads
+            .is_multiple_of(self.num_key_value_heads)
+        {
+            return bad(
+                "num_key_value_heads",
+                format!(
+                    "{} does not divide num_attention_heads {}",
+                    self.num_key_value_heads, self.num_attention_heads
+                ),
+            );
+        }
+        if !self.head_dim.is_multiple_of(2) {
+            return bad(
+                "head_dim",
+                format!("{} is odd; rotary needs pairs", self.head_dim),
+            );
+        }
+        if self.rms_norm_eps.is_nan() || self.rms_norm_eps <= 0.0 {
+            return bad(
+                "rms_norm_eps",
+                format!("{} is not positive", self.rms_norm_eps),
+            );
+        }
+        if self.rope_theta.is_nan() || self.rope_theta <= 0.0 {
+            return bad("rope_theta", format!("{} is not positive", self.rope_theta));
+        }
+        if let Some(s) = &self.rope_scaling
+            && (s.factor <= 0.0 || s.high_freq_factor <= s.low_freq_factor)
+        {
+            return bad(
+                "rope_scaling",
+                "needs factor > 0 and high_freq_factor > low_freq_factor".into(),
+            );
+        }
+        if let Some(&id) = self
+            .eos_token_ids
+            .iter()
+            .find(|&&id| id as usize >= self.vocab_size)
+        {
+            return bad("eos_token_id", format!("{id} is outside the vocabulary"));
+        }
+        Ok(())
+    }
+
+    /// A tiny Llama (2 layers, width 16, 4 query / 2 key-value heads, vocabulary `vocab`) for tests.
+    pub fn tiny(vocab: usize) -> Self {
+        Self {
+            architecture: Architecture::Llama,
+            vocab_size: vocab,
+            hidden_size: 16,
+            intermediate_size: 32,
+            num_hidden_layers: 2,
+            num_attention_heads: 4,
+            num_key_value_heads: 2,
+            head_dim: 4,
+            max_position_embeddings: 128,
+            rms_norm_eps: 1e-5,
+            rope_theta: 10000.0,
+            rope_scaling: None,
+            tie_word_embeddings: true,
+            attention_bias: false,
+            bos_token_id: Some(1),
+            eos_token_ids: vec![2],
+        }
+    }
+}

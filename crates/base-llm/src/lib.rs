@@ -1,10 +1,30 @@
 //! A frozen Llama-family transformer with LoRA hooks: loading (GGUF, safetensors), tokenization and
 //! chat templates, generation and log-likelihood scoring.
+//!
+//! - [`Llama`]: the model (Llama, Mistral, SmolLM2; Qwen2 through [`LlamaConfig::attention_bias`]),
+//!   built from a [`WeightMap`] or randomly; forwards take [`Adapters`] (none, one for all rows, or
+//!   one per row) and [`Llama::merge_adapter`] / [`Llama::unmerge_adapter`] merge one in place.
+//! - [`KvCache`], [`generate`](Llama::generate) with [`GenerationConfig`], and
+//!   [`score`](Llama::score) for log-likelihoods of continuations.
 
 pub mod config;
+pub mod error;
+pub mod generate;
+pub mod kv_cache;
 pub mod loading;
+pub mod lora_hooks;
+pub mod model;
+pub mod sampling;
+pub mod score;
 pub mod text;
 pub mod weights;
 
 pub use config::{Architecture, LlamaConfig, RopeScaling};
+pub use error::{Error, Result};
+pub use generate::{FinishReason, Generation, GenerationConfig, GenerationOutput};
+pub use kv_cache::KvCache;
+pub use lora_hooks::{Adapters, Projection};
+pub use model::{Llama, TrainOptions};
+pub use sampling::Sampler;
+pub use score::ContinuationScore;
 pub use weights::{HostTensor, WeightMap};

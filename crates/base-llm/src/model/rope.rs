@@ -1,0 +1,98 @@
+//! Rotary position embeddings in Hugging Face's rotate-half layout, with optional Llama-3 scaling.
+
+use burn::prelude::*;
+
+use crate::config::{LlamaConfig, RopeScaling};
+
+/// The inverse frequencies `1 / θ^(2i/d)` for `i < d/2`, scaled as Llama-3 prescribes when
+/// `scaling` is set (`transformers`' `_compute_llama3_parameters`).
+pub fn inverse_frequencies(head_dim: usize, theta: f64, scaling: Option<&RopeScaling>) -> Vec<f64> {
+    let half = head_dim / 2;
+    let base: Vec<f64> = (0..half)
+        .map(|i| 1.0 / theta.powf((2 * i) as f64 / head_dim as f64))
+        .collect();
+    let Some(s) = scaling else {
+        return base;
+    };
+    let old_len = s.original_max_position_embeddings as f64;
+    let low_freq_wavelen = old_len / s.low_freq_factor;
+    let high_freq_wavelen = old_len / s.high_freq_factor;
+    base.into_iter()
+        .map(|f| {
+            let wavelen = 2.0 * std::f64::consts::PI / f;
+            if wavelen < high_freq_wavelen {
+                f
+            } else if wavelen > low_freq_wavelen {
+                f / s.factor
+            } else {
+                let smooth = (old_len / wavelen - s.low_freq_factor)
+                    / (s.high_freq_factor - s.low_freq_factor);
+                (1.0 - smooth) * f / s.factor + smooth * f
+            }
+        })
+        .collect()
+}
+
+/// Precomputed `cos` and `sin` tables `[max_positions, head_dim]` (each frequency repeated for
+/// both halves, as `transformers` builds `emb = cat(freqs, freqs)`).
+#[derive(Module, Debug)]
+pub struct RotaryTables<B: Backend> {
+    /// `cos(p · f)` per position and dimension.
+    pub cos: Tensor<B, 2>,
+    /// `sin(p · f)` per position and dimension.
+    pub sin: Tensor<B, 2>,
+}
+
+impl<B: Backend> RotaryTables<B> {
+    /// Tables for every position below `config.max_position_embeddings`.
+    pub fn new(config: &LlamaConfig, device: &B::Device) -> Self {
+        let d = config.head_dim;
+        let n = config.max_position_embeddings;
+        let inv = inverse_frequencies(d, config.rope_theta, config.rope_scaling.as_ref());
+        let mut cos = Vec::with_capacity(n * d);
+        let mut sin = Vec::with_capacity(n * d);
+        for p in 0..n {
+            for _half in 0..2 {
+                for f in &inv {
+                    // transformers multiplies in f32: position (f32) times inv_freq (f32).
+                    let angle = (p as f32 * *f as f32) as f64;
+                    cos.push(angle.cos() as f32);
+                    sin.push(angle.sin() as f32);
+                }
+            }
+        }
+        Self {
+            cos: Tensor::from_data(TensorData::new(cos, [n, d]), device),
+            sin: Tensor::from_data(TensorData::new(sin, [n, d]), device),
+        }
+    }
+
+    /// `cos`/`sin` for the given positions `[batch, seq]`, shaped `[batch, 1, seq, head_dim]` to
+    /// broadcast over heads.
+    pub fn gather(&self, positions: Tensor<B, 2, Int>) -> (Tensor<B, 4>, Tensor<B, 4>) {
+        let [b, s] = positions.dims();
+        let d = self.cos.dims()[1];
+        let flat = positions.reshape([b * s]);
+        let cos = self
+            .cos
+            .clone()
+            .select(0, flat.clone())
+            .reshape([b, 1, s, d]);
+        let sin = self.sin.clone().select(0, flat).reshape([b, 1, s, d]);
+        (cos, sin)
+    }
+}
+
+/// Applies the rotation to `x [batch, heads, seq, head_dim]`: `x·cos + rotate_half(x)·sin`, where
+/// `rotate_half(x) = cat(-x₂, x₁)` over the two halves of the head dimension.
+pub fn apply_rotary<B: Backend>(
+    x: Tensor<B, 4>,
+    cos: Tensor<B, 4>,
+    sin: Tensor<B, 4>,
+) -> Tensor<B, 4> {
+    let [b, h, s, d] = x.dims();
+    let x1 = x.clone().slice([0..b, 0..h, 0..s, 0..d / 2]);
+    let x2 = x.clone().slice([0..b, 0..h, 0..s, d / 2..d]);
+    let rotated = Tensor::cat(vec![x2.neg(), x1], 3);
+    x * cos + rotated * sin
+}
