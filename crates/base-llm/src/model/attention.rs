@@ -34,7 +34,8 @@ pub(crate) struct AttentionInputs<B: Backend> {
     pub cos: Tensor<B, 4>,
     /// `[batch, 1, seq, head_dim]`
     pub sin: Tensor<B, 4>,
-    /// `[batch, heads, seq, past + seq]`, true where attention is not allowed.
+    /// `[batch, kv_heads, groups·seq, past + seq]`, true where attention is not allowed (query
+    /// heads grouped per key/value head, see [`Attention::forward`]).
     pub mask: Tensor<B, 4, Bool>,
 }
 
@@ -68,8 +69,10 @@ impl<B: Backend> Attention<B> {
             Some(c) => c.append(k, v),
             None => (k, v),
         };
-        let k = repeat_kv(k, h / kvh);
-        let v = repeat_kv(v, h / kvh);
+        // Grouped-query attention without repeating K/V: the `g = heads / kv_heads` query heads
+        // that share a key/value head are stacked along the sequence axis.
+        let g = h / kvh;
+        let q = q.reshape([b, kvh, g * s, hd]);
         let out = attention(
             q,
             k,
@@ -82,18 +85,8 @@ impl<B: Backend> Attention<B> {
                 is_causal: false,
             },
         );
+        let out = out.reshape([b, h, s, hd]);
         let out = out.swap_dims(1, 2).reshape([b, s, h * hd]);
         self.o_proj.forward(out, hooks.path(layer, Projection::O))
     }
-}
-
-/// Repeats each key/value head `n_rep` times: `[b, kv, t, d] → [b, kv·n_rep, t, d]`.
-fn repeat_kv<B: Backend>(x: Tensor<B, 4>, n_rep: usize) -> Tensor<B, 4> {
-    if n_rep == 1 {
-        return x;
-    }
-    let [b, kv, t, d] = x.dims();
-    x.unsqueeze_dim::<5>(2)
-        .expand([b, kv, n_rep, t, d])
-        .reshape([b, kv * n_rep, t, d])
 }

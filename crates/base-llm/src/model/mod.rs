@@ -288,8 +288,14 @@ impl<B: Backend> Llama<B> {
             Some(prev) => Tensor::cat(vec![prev, mask.clone()], 1),
             None => mask.clone(),
         };
-        let attn_mask =
-            attention_mask_4d::<B>(keys.clone(), s, past, self.config.num_attention_heads);
+        let groups = self.config.num_attention_heads / self.config.num_key_value_heads;
+        let attn_mask = attention_mask_4d::<B>(
+            keys.clone(),
+            s,
+            past,
+            self.config.num_key_value_heads,
+            groups,
+        );
         let (cos, sin) = self.rope.gather(positions);
         let inputs = AttentionInputs {
             cos,
@@ -337,19 +343,34 @@ impl<B: Backend> Llama<B> {
             None => self.embed_tokens.val(),
         };
         let v = w.dims()[0];
-        h.reshape([b * s, d])
-            .matmul(w.transpose())
-            .reshape([b, s, v])
+        let n = b * s;
+        let x = h.reshape([n, d]);
+        if n <= LM_HEAD_SPLIT_MAX_ROWS && v.is_multiple_of(LM_HEAD_SPLIT) {
+            // A few rows (decoding): a matrix-vector product that CPU backends run on one thread.
+            // Splitting the vocabulary into chunks makes it a batched product they parallelise.
+            let c = LM_HEAD_SPLIT;
+            let chunks = w.reshape([c, v / c, d]).swap_dims(1, 2);
+            let out = x.reshape([1, n, d]).matmul(chunks); // [c, n, v/c]
+            return out.swap_dims(0, 1).reshape([b, s, v]);
+        }
+        x.matmul(w.transpose()).reshape([b, s, v])
     }
 }
 
-/// `[batch, heads, seq, past + seq]`, true where query `i` may not attend key `j`: keys that are
-/// padding and keys in the future. A query always sees itself, so rows of padding stay finite.
+/// Number of vocabulary chunks of the few-row LM head (see [`Llama::lm_head`]).
+const LM_HEAD_SPLIT: usize = 4;
+/// Largest number of rows for which the LM head is split into vocabulary chunks.
+const LM_HEAD_SPLIT_MAX_ROWS: usize = 8;
+
+/// `[batch, kv_heads, groups·seq, past + seq]`, true where query `i` may not attend key `j`: keys
+/// that are padding and keys in the future. A query always sees itself, so rows of padding stay
+/// finite. The `groups` query heads sharing a key/value head are stacked along the query axis.
 fn attention_mask_4d<B: Backend>(
     keys: Tensor<B, 2, Bool>,
     seq: usize,
     past: usize,
-    heads: usize,
+    kv_heads: usize,
+    groups: usize,
 ) -> Tensor<B, 4, Bool> {
     let [b, t] = keys.dims();
     let device = keys.device();
@@ -360,9 +381,15 @@ fn attention_mask_4d<B: Backend>(
     let future = Tensor::<B, 2, Bool>::tril_mask([seq, t], past as i64, &device)
         .reshape([1, 1, seq, t])
         .expand([b, 1, seq, t]);
-    pad.bool_and(not_self)
-        .bool_or(future)
-        .expand([b, heads, seq, t])
+    let mask = pad.bool_and(not_self).bool_or(future);
+    let mask = if groups == 1 {
+        mask
+    } else {
+        mask.reshape([b, 1, 1, seq, t])
+            .expand([b, 1, groups, seq, t])
+            .reshape([b, 1, groups * seq, t])
+    };
+    mask.expand([b, kv_heads, groups * seq, t])
 }
 
 /// Hidden state of the last real token of every row: `[batch, hidden]`.
