@@ -13,6 +13,7 @@ pub mod generate;
 pub mod kv_cache;
 pub mod loading;
 pub mod lora_hooks;
+pub mod loss;
 pub mod model;
 pub mod sampling;
 pub mod score;

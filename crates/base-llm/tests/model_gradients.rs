@@ -181,3 +181,54 @@ fn gradients_reach_adapters_and_match_finite_differences() {
     }
     assert_eq!(checked, 24);
 }
+
+#[test]
+fn causal_lm_loss_backpropagates_into_a_single_adapter_only() {
+    use lora_core::{LoraAdapter, LoraWeights};
+    let dev = Default::default();
+    let model = Llama::<AD>::random(LlamaConfig::tiny(VOCAB), 3, &dev).unwrap();
+    let targets: Vec<String> = vec!["k_proj".into(), "gate_proj".into()];
+    let layout = model.adapter_layout(&targets).unwrap();
+    let cfg = LoraConfig::new(2, 4.0, targets);
+    let init = LoraAdapter::<AD>::init_like_peft(cfg.clone(), layout.clone(), &dev, 1);
+    // B = 0 at PEFT init: A gets no gradient, B does.
+    let modules: Vec<(String, LoraWeights<AD>)> = init
+        .modules()
+        .map(|(n, w)| {
+            (
+                n.to_string(),
+                LoraWeights {
+                    a: w.a.clone().require_grad(),
+                    b: w.b.clone().require_grad(),
+                },
+            )
+        })
+        .collect();
+    let adapter = LoraAdapter::new(cfg, layout, modules).unwrap();
+    let ids =
+        Tensor::<AD, 2, Int>::from_data(TensorData::new(vec![1i64, 2, 3, 4, 5, 6], [1, 6]), &dev);
+    let lm = Tensor::<AD, 2, Int>::ones([1, 6], &dev).bool();
+    let options = base_llm::TrainOptions {
+        lora_dropout: 0.1,
+        neftune_alpha: Some(5.0),
+        seed: Some(0),
+    };
+    let loss = model
+        .causal_lm_loss(ids, None, lm, Adapters::Single(&adapter), options)
+        .unwrap();
+    let grads = loss.backward();
+    for (name, w) in adapter.modules() {
+        let gb: Vec<f32> =
+            w.b.grad(&grads)
+                .expect("grad of B")
+                .into_data()
+                .to_vec()
+                .unwrap();
+        assert!(
+            gb.iter().any(|g| g.abs() > 1e-7),
+            "{name}: B gets a gradient"
+        );
+        assert!(gb.iter().all(|g| g.is_finite()));
+    }
+    assert!(model.embed_tokens.val().grad(&grads).is_none());
+}

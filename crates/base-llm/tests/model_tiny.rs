@@ -476,3 +476,50 @@ fn training_forward_noise_is_seeded_and_off_by_default() {
     assert!(max_diff(&n1, &plain) > 1e-3);
     assert_eq!(train(noisy), n1);
 }
+
+#[test]
+fn causal_lm_loss_equals_cross_entropy_on_targets() {
+    let m = model(LlamaConfig::tiny(VOCAB));
+    let a = random_adapter(&m, &["v_proj"], 2, 9);
+    let rows: [&[u32]; 2] = [&[1, 3, 5, 7, 9, 0], &[2, 4, 6, 8, 10, 12]];
+    let am = mask(&[&[true, true, true, true, true, false], &[true; 6]]);
+    // Targets: tokens 3..=4 of row 0, 1..=5 of row 1 (column 0 would be ignored).
+    let lm = mask(&[
+        &[true, false, false, true, true, false],
+        &[false, true, true, true, true, true],
+    ]);
+    let loss = m
+        .causal_lm_loss(
+            ids(&rows),
+            Some(am.clone()),
+            lm,
+            Adapters::Single(&a),
+            TrainOptions::default(),
+        )
+        .unwrap()
+        .into_scalar();
+    let logp = vec(log_softmax(
+        m.forward(ids(&rows), Some(am), Adapters::Single(&a))
+            .unwrap(),
+        2,
+    ));
+    let s = 6;
+    let targets = [(0, 3), (0, 4), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5)];
+    let expect: f32 = -targets
+        .iter()
+        .map(|&(r, t)| logp[(r * s + t - 1) * VOCAB + rows[r][t] as usize])
+        .sum::<f32>()
+        / targets.len() as f32;
+    assert!((loss - expect).abs() < 1e-5, "{loss} vs {expect}");
+    let none = mask(&[&[true, false, false, false, false, false], &[false; 6]]);
+    assert!(matches!(
+        m.causal_lm_loss(
+            ids(&rows),
+            None,
+            none,
+            Adapters::None,
+            TrainOptions::default()
+        ),
+        Err(Error::Input { .. })
+    ));
+}
