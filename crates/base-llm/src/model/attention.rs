@@ -30,10 +30,14 @@ pub struct Attention<B: Backend> {
 
 /// Per-call inputs shared by every layer: rotary tables for the new positions and the mask.
 pub(crate) struct AttentionInputs<B: Backend> {
-    /// `[batch, 1, seq, head_dim]`
-    pub cos: Tensor<B, 4>,
-    /// `[batch, 1, seq, head_dim]`
-    pub sin: Tensor<B, 4>,
+    /// Rotary `cos` for the queries, `[batch, heads, seq, head_dim]`.
+    pub cos_q: Tensor<B, 4>,
+    /// Rotary signed `sin` for the queries, `[batch, heads, seq, head_dim]`.
+    pub sin_q: Tensor<B, 4>,
+    /// Rotary `cos` for the keys, `[batch, kv_heads, seq, head_dim]`.
+    pub cos_k: Tensor<B, 4>,
+    /// Rotary signed `sin` for the keys, `[batch, kv_heads, seq, head_dim]`.
+    pub sin_k: Tensor<B, 4>,
     /// `[batch, kv_heads, groups·seq, past + seq]`, true where attention is not allowed (query
     /// heads grouped per key/value head, see [`Attention::forward`]).
     pub mask: Tensor<B, 4, Bool>,
@@ -62,8 +66,8 @@ impl<B: Backend> Attention<B> {
         let q = q.reshape([b, s, h, hd]).swap_dims(1, 2);
         let k = k.reshape([b, s, kvh, hd]).swap_dims(1, 2);
         let v = v.reshape([b, s, kvh, hd]).swap_dims(1, 2);
-        let q = apply_rotary(q, inputs.cos.clone(), inputs.sin.clone());
-        let k = apply_rotary(k, inputs.cos.clone(), inputs.sin.clone());
+        let q = apply_rotary(q, inputs.cos_q.clone(), inputs.sin_q.clone());
+        let k = apply_rotary(k, inputs.cos_k.clone(), inputs.sin_k.clone());
 
         let (k, v) = match cache {
             Some(c) => c.append(k, v),

@@ -296,10 +296,21 @@ impl<B: Backend> Llama<B> {
             self.config.num_key_value_heads,
             groups,
         );
-        let (cos, sin) = self.rope.gather(positions);
+        let (h, kvh) = (
+            self.config.num_attention_heads,
+            self.config.num_key_value_heads,
+        );
+        let (cos_q, sin_q) = self.rope.gather(positions.clone(), h);
+        let (cos_k, sin_k) = if kvh == h {
+            (cos_q.clone(), sin_q.clone())
+        } else {
+            self.rope.gather(positions, kvh)
+        };
         let inputs = AttentionInputs {
-            cos,
-            sin,
+            cos_q,
+            sin_q,
+            cos_k,
+            sin_k,
             mask: attn_mask,
         };
 

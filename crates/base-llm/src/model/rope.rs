@@ -34,12 +34,13 @@ pub fn inverse_frequencies(head_dim: usize, theta: f64, scaling: Option<&RopeSca
 }
 
 /// Precomputed `cos` and `sin` tables `[max_positions, head_dim]` (each frequency repeated for
-/// both halves, as `transformers` builds `emb = cat(freqs, freqs)`).
+/// both halves, as `transformers` builds `emb = cat(freqs, freqs)`). The `sin` table carries the
+/// sign of `rotate_half` (negative in the first half), see [`apply_rotary`].
 #[derive(Module, Debug)]
 pub struct RotaryTables<B: Backend> {
     /// `cos(p · f)` per position and dimension.
     pub cos: Tensor<B, 2>,
-    /// `sin(p · f)` per position and dimension.
+    /// `∓sin(p · f)` per position and dimension: `-sin` in the first half, `+sin` in the second.
     pub sin: Tensor<B, 2>,
 }
 
@@ -52,12 +53,12 @@ impl<B: Backend> RotaryTables<B> {
         let mut cos = Vec::with_capacity(n * d);
         let mut sin = Vec::with_capacity(n * d);
         for p in 0..n {
-            for _half in 0..2 {
+            for sign in [-1.0f32, 1.0] {
                 for f in &inv {
                     // transformers multiplies in f32: position (f32) times inv_freq (f32).
                     let angle = (p as f32 * *f as f32) as f64;
                     cos.push(angle.cos() as f32);
-                    sin.push(angle.sin() as f32);
+                    sin.push(sign * angle.sin() as f32);
                 }
             }
         }
@@ -67,9 +68,13 @@ impl<B: Backend> RotaryTables<B> {
         }
     }
 
-    /// `cos`/`sin` for the given positions `[batch, seq]`, shaped `[batch, 1, seq, head_dim]` to
-    /// broadcast over heads.
-    pub fn gather(&self, positions: Tensor<B, 2, Int>) -> (Tensor<B, 4>, Tensor<B, 4>) {
+    /// `cos`/`sin` for the given positions `[batch, seq]`, materialised as
+    /// `[batch, heads, seq, head_dim]` so that every layer multiplies without broadcasting.
+    pub fn gather(
+        &self,
+        positions: Tensor<B, 2, Int>,
+        heads: usize,
+    ) -> (Tensor<B, 4>, Tensor<B, 4>) {
         let [b, s] = positions.dims();
         let d = self.cos.dims()[1];
         let flat = positions.reshape([b * s]);
@@ -79,20 +84,20 @@ impl<B: Backend> RotaryTables<B> {
             .select(0, flat.clone())
             .reshape([b, 1, s, d]);
         let sin = self.sin.clone().select(0, flat).reshape([b, 1, s, d]);
-        (cos, sin)
+        (cos.repeat_dim(1, heads), sin.repeat_dim(1, heads))
     }
 }
 
 /// Applies the rotation to `x [batch, heads, seq, head_dim]`: `x·cos + rotate_half(x)·sin`, where
-/// `rotate_half(x) = cat(-x₂, x₁)` over the two halves of the head dimension.
+/// `rotate_half(x) = cat(-x₂, x₁)` over the two halves of the head dimension. `sin_signed` is the
+/// table of [`RotaryTables`] (sign folded in), so this computes `x·cos + cat(x₂, x₁)·sin_signed`.
 pub fn apply_rotary<B: Backend>(
     x: Tensor<B, 4>,
     cos: Tensor<B, 4>,
-    sin: Tensor<B, 4>,
+    sin_signed: Tensor<B, 4>,
 ) -> Tensor<B, 4> {
     let [b, h, s, d] = x.dims();
     let x1 = x.clone().slice([0..b, 0..h, 0..s, 0..d / 2]);
     let x2 = x.clone().slice([0..b, 0..h, 0..s, d / 2..d]);
-    let rotated = Tensor::cat(vec![x2.neg(), x1], 3);
-    x * cos + rotated * sin
+    x * cos + Tensor::cat(vec![x2, x1], 3) * sin_signed
 }
