@@ -1,1 +1,35 @@
-//! placeholder
+//! `hypermod`: the Text-to-LoRA hypernetwork. A task embedding in, a complete LoRA adapter out,
+//! in one batched forward pass (paper §3.1; exact details in the reference notes §2).
+//!
+//! - [`HyperConfig`] / [`Variant`] / [`InitMode`]: architecture (L/M/S heads, sizes, layout, LoRA
+//!   config, module order, embedder id, head initialisation, frozen stacks).
+//! - [`HyperModulator`]: the module tree ([`model`]), generation ([`forward`]): `generate`,
+//!   `generate_each`, `generate_one`, the training forward `forward(.., Mode::Train)`.
+//! - [`spec`]: the one list of tensor names (the reference's state-dict keys), shapes and inits;
+//!   [`HyperModulator::from_tensors`] / [`HyperModulator::to_tensors`] move named host tensors in
+//!   and out (shared by initialisation, checkpoints and the reference import).
+//! - [`init`]: seeded initialisation and Bias-HyperInit (with the rule for `d_out > d_in`).
+//!
+//! Knows no base model: shapes come from an [`lora_core::AdapterLayout`].
+
+pub mod checkpoint;
+pub mod config;
+pub mod error;
+pub mod forward;
+pub mod heads;
+pub mod init;
+pub mod model;
+pub mod nn;
+pub mod reference;
+pub mod rope;
+pub mod spec;
+pub mod stacks;
+pub mod tensors;
+
+pub use config::{HyperConfig, InitMode, LAYER_NORM_EPS, Variant, Z_SCORE_EPS};
+pub use error::{Error, Result, TensorProblem};
+pub use init::{NamedTensors, bias_hyperinit, initial_tensors};
+pub use model::HyperModulator;
+pub use nn::Mode;
+pub use spec::{InitRule, Stack, TensorSpec, tensor_specs};
+pub use tensors::check_tensors;
