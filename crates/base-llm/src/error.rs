@@ -46,6 +46,9 @@ pub enum Error {
     /// An error of the adapter library.
     #[error(transparent)]
     Lora(#[from] lora_core::Error),
+    /// A checkpoint (GGUF, safetensors, `config.json`) could not be read.
+    #[error(transparent)]
+    Load(#[from] crate::loading::LoadError),
 }
 
 /// `Result` with this crate's [`Error`].
