@@ -49,6 +49,9 @@ pub enum Error {
     /// A checkpoint (GGUF, safetensors, `config.json`) could not be read.
     #[error(transparent)]
     Load(#[from] crate::loading::LoadError),
+    /// A tokenizer or chat template could not be built or used.
+    #[error(transparent)]
+    Text(#[from] crate::text::TextError),
 }
 
 /// `Result` with this crate's [`Error`].

@@ -28,4 +28,5 @@ pub use lora_hooks::{Adapters, Projection};
 pub use model::{Llama, TrainOptions};
 pub use sampling::Sampler;
 pub use score::ContinuationScore;
+pub use text::{ChatMessage, ChatTemplate, TextError, Tokenizer};
 pub use weights::{HostTensor, WeightMap};
