@@ -22,8 +22,8 @@ fn assets() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets"))
 }
 
-/// The model from the f32 safetensors dump of `scripts/golden/smollm2_logits.py --dump-weights`
-/// (path in `T2L_SMOLLM2_F32`), until the GGUF loader of `base_llm::loading` is the entry point.
+/// The model loaded by `Llama::load` from the real GGUF (Q8_0 embedding, Q4_1 linears,
+/// dequantized to f32, q/k un-permuted into the Hugging Face rotate-half order).
 fn load() -> Llama<B> {
     let gguf = assets().join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
     assert!(
@@ -31,37 +31,7 @@ fn load() -> Llama<B> {
         "{} is missing: run scripts/fetch-assets.sh",
         gguf.display()
     );
-    let dump = std::env::var("T2L_SMOLLM2_F32").expect("T2L_SMOLLM2_F32 names the f32 dump");
-    let bytes = std::fs::read(&dump).expect("dump readable");
-    let st = safetensors::SafeTensors::deserialize(&bytes).expect("valid safetensors");
-    let mut weights = base_llm::WeightMap::default();
-    for (name, view) in st.tensors() {
-        let data = view
-            .data()
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        let shape = view.shape().to_vec();
-        weights
-            .tensors
-            .insert(name.to_string(), base_llm::HostTensor { shape, data });
-    }
-    let config = base_llm::LlamaConfig {
-        vocab_size: 49152,
-        hidden_size: 576,
-        intermediate_size: 1536,
-        num_hidden_layers: 30,
-        num_attention_heads: 9,
-        num_key_value_heads: 3,
-        head_dim: 64,
-        max_position_embeddings: 8192,
-        rms_norm_eps: 1e-5,
-        rope_theta: 100000.0,
-        bos_token_id: Some(1),
-        eos_token_ids: vec![2],
-        ..base_llm::LlamaConfig::tiny(49152)
-    };
-    Llama::from_weights(config, weights, &Default::default()).expect("model builds")
+    Llama::load(&gguf, &Default::default()).expect("the GGUF loads")
 }
 
 fn u32s(v: &serde_json::Value) -> Vec<u32> {
@@ -81,7 +51,6 @@ fn f32s(v: &serde_json::Value) -> Vec<f32> {
 }
 
 #[test]
-#[ignore = "until the GGUF loader lands: run with T2L_SMOLLM2_F32=<dump> -- --ignored"]
 fn smollm2_logits_and_greedy_continuations_match_transformers() {
     let fx = fixture();
     let model = load();

@@ -4,6 +4,7 @@ pub mod attention;
 pub mod block;
 pub mod build;
 pub mod linear;
+pub mod load;
 pub mod merge;
 pub mod mlp;
 pub mod norm;

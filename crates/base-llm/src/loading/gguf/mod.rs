@@ -5,6 +5,8 @@
 //! - [`tensor_info`]: ggml types and tensor infos.
 //! - [`dequant`]: ggml block formats to f32.
 //! - [`names`]: GGUF tensor names ⇄ Hugging Face names.
+//! - [`config`]: `LlamaConfig::from_gguf` (`{arch}.*` metadata).
+//! - [`weights`]: `GgufFile::weight_map`, the Hugging Face [`crate::WeightMap`] of a file.
 //!
 //! ```no_run
 //! # fn main() -> base_llm::Result<()> {
@@ -15,12 +17,14 @@
 //! # let _ = embed; Ok(()) }
 //! ```
 
+pub mod config;
 pub mod dequant;
 pub mod metadata;
 pub mod names;
 pub mod reader;
 pub mod tensor_info;
 pub mod value;
+pub mod weights;
 
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,123 @@
+//! [`LlamaConfig`] from the `{arch}.*` and `tokenizer.ggml.*` metadata of a GGUF file.
+
+use super::GgufFile;
+use crate::config::{Architecture, LlamaConfig};
+use crate::error::Result;
+use crate::loading::LoadError;
+
+impl LlamaConfig {
+    /// The config of a Llama-family GGUF file (`general.architecture` `llama` or `qwen2`).
+    ///
+    /// Required keys (errors name the key): `{arch}.block_count`, `{arch}.embedding_length`,
+    /// `{arch}.feed_forward_length`, `{arch}.attention.head_count`, `{arch}.context_length`,
+    /// `{arch}.attention.layer_norm_rms_epsilon`. Optional: `{arch}.attention.head_count_kv`
+    /// (default: the head count), `{arch}.attention.key_length` (head width, default hidden /
+    /// heads), `{arch}.rope.freq_base` (10000), `{arch}.vocab_size` (else the length of
+    /// `tokenizer.ggml.tokens`, else the rows of `token_embd.weight`), `tokenizer.ggml.bos_token_id`,
+    /// `tokenizer.ggml.eos_token_id` and `tokenizer.ggml.eot_token_id` (end-of-sequence tokens).
+    /// The embedding is tied when there is no `output.weight`; q/k/v carry a bias when
+    /// `blk.0.attn_q.bias` exists. Rotary scaling (`{arch}.rope.scaling.type` other than `none`,
+    /// or a `rope_freqs.weight` tensor) is an error rather than a silently wrong model.
+    pub fn from_gguf(file: &GgufFile) -> Result<Self> {
+        let md = &file.metadata;
+        let arch = md.get_str("general.architecture")?;
+        let architecture = match arch {
+            "llama" => Architecture::Llama,
+            "qwen2" => Architecture::Qwen2,
+            other => {
+                return Err(LoadError::UnsupportedArchitecture {
+                    path: file.path().to_path_buf(),
+                    arch: other.to_string(),
+                }
+                .into());
+            }
+        };
+        let key = |k: &str| format!("{arch}.{k}");
+        let opt_usize = |k: &str| -> Result<Option<usize>> {
+            let k = key(k);
+            Ok(if md.contains(&k) {
+                Some(md.get_usize(&k)?)
+            } else {
+                None
+            })
+        };
+        let unsupported = |field: String, reason: &str| LoadError::ConfigField {
+            path: file.path().to_path_buf(),
+            field,
+            reason: reason.to_string(),
+        };
+        if md.contains(&key("rope.scaling.type")) {
+            let kind = md.get_str(&key("rope.scaling.type"))?;
+            if kind != "none" {
+                return Err(unsupported(
+                    key("rope.scaling.type"),
+                    "rotary scaling from GGUF is not supported",
+                )
+                .into());
+            }
+        }
+        if file.tensor_info("rope_freqs.weight").is_some() {
+            return Err(unsupported(
+                "rope_freqs.weight".into(),
+                "Llama-3 rotary frequency factors from GGUF are not supported; load the Hugging Face checkpoint",
+            )
+            .into());
+        }
+        let hidden_size = md.get_usize(&key("embedding_length"))?;
+        let num_attention_heads = md.get_usize(&key("attention.head_count"))?;
+        if num_attention_heads == 0 {
+            return Err(unsupported(key("attention.head_count"), "must be at least 1").into());
+        }
+        let vocab_size = match opt_usize("vocab_size")? {
+            Some(v) => v,
+            None if md.contains("tokenizer.ggml.tokens") => {
+                md.get_array("tokenizer.ggml.tokens")?.len()
+            }
+            None => match file.tensor_info("token_embd.weight") {
+                Some(t) => t.shape()[0],
+                None => md.get_usize(&key("vocab_size"))?,
+            },
+        };
+        let token = |k: &str| -> Result<Option<u32>> {
+            Ok(if md.contains(k) {
+                Some(md.get_u32(k)?)
+            } else {
+                None
+            })
+        };
+        let mut eos_token_ids = Vec::new();
+        for k in ["tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id"] {
+            if let Some(id) = token(k)?
+                && !eos_token_ids.contains(&id)
+            {
+                eos_token_ids.push(id);
+            }
+        }
+        let config = Self {
+            architecture,
+            vocab_size,
+            hidden_size,
+            intermediate_size: md.get_usize(&key("feed_forward_length"))?,
+            num_hidden_layers: md.get_usize(&key("block_count"))?,
+            num_attention_heads,
+            num_key_value_heads: opt_usize("attention.head_count_kv")?
+                .unwrap_or(num_attention_heads),
+            head_dim: opt_usize("attention.key_length")?
+                .unwrap_or(hidden_size / num_attention_heads),
+            max_position_embeddings: md.get_usize(&key("context_length"))?,
+            rms_norm_eps: md.get_f64(&key("attention.layer_norm_rms_epsilon"))?,
+            rope_theta: if md.contains(&key("rope.freq_base")) {
+                md.get_f64(&key("rope.freq_base"))?
+            } else {
+                10000.0
+            },
+            rope_scaling: None,
+            tie_word_embeddings: file.tensor_info("output.weight").is_none(),
+            attention_bias: file.tensor_info("blk.0.attn_q.bias").is_some(),
+            bos_token_id: token("tokenizer.ggml.bos_token_id")?,
+            eos_token_ids,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
