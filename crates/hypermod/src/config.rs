@@ -243,7 +243,7 @@ impl HyperConfig {
         if self.task_dim == 0 {
             return Err(Error::config("task_dim", "must be at least 1"));
         }
-        if self.latent == 0 || self.latent % 4 != 0 {
+        if self.latent == 0 || !self.latent.is_multiple_of(4) {
             return Err(Error::config(
                 "latent",
                 format!(

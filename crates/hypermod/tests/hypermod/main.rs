@@ -1,0 +1,9 @@
+//! Integration tests of the hypernetwork: parameter counts, initialisation, generation,
+//! dropout/gradients, named tensors and checkpoints.
+
+mod checkpoint;
+mod common;
+mod counts;
+mod generate;
+mod init;
+mod training;
