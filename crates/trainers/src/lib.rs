@@ -1,1 +1,25 @@
-//! placeholder
+//! Trainers for Text-to-LoRA: task-specific and multi-task LoRA SFT, T2L reconstruction and
+//! T2L SFT, with the machinery they share.
+//!
+//! - [`config`]: serde configs (TOML/JSON) with the paper's defaults.
+//! - [`optim`]: AdamW with explicit β/ε/weight decay, *global* gradient-norm clipping,
+//!   gradient accumulation.
+//! - [`schedule`]: linear warmup then linear decay.
+//! - [`metrics`], [`progress`]: JSONL metrics and a progress bar with ETA.
+//! - [`checkpoint`]: atomic checkpoints (model, optimizer, loop state) and resume.
+//! - [`fit`]: the training loop every trainer runs.
+//!
+//! Generic over burn's `AutodiffBackend`; enables no backend itself.
+
+pub mod checkpoint;
+pub mod config;
+pub mod data;
+pub mod error;
+pub mod fit;
+pub mod loss;
+pub mod metrics;
+pub mod optim;
+pub mod progress;
+pub mod schedule;
+
+pub use error::{Error, Result};
