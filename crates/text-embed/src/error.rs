@@ -75,9 +75,9 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
-    /// The base LLM failed (LLM embedders).
+    /// The base LLM or its tokenizer failed (LLM embedders).
     #[error("base LLM: {0}")]
-    Llm(String),
+    Llm(#[source] base_llm::Error),
     /// An error from a user-defined embedder.
     #[error("embedder `{id}`: {source}")]
     Custom {
