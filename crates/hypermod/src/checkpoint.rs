@@ -90,6 +90,19 @@ impl<B: Backend> HyperModulator<B> {
         write_json(&dir.join(CONFIG_FILE), &json)
     }
 
+    /// Opens either kind of checkpoint directory: ours ([`Self::load`]) or the PyTorch
+    /// reference's (`hypermod.pt` + `args.yaml`, [`Self::import_reference`] with default options,
+    /// so a `module_order.json` in the directory fixes the module order).
+    pub fn open(dir: &Path, device: &B::Device) -> Result<Self> {
+        if is_checkpoint_dir(dir) {
+            Self::load(dir, device)
+        } else if crate::reference::is_reference_dir(dir) {
+            Self::import_reference(dir, &crate::reference::ImportOptions::default(), device)
+        } else {
+            Err(Error::NotACheckpoint { path: dir.into() })
+        }
+    }
+
     /// Loads a checkpoint directory written by [`Self::save`]. Names and shapes are checked
     /// against the configuration and every mismatch is named in one [`Error::Tensors`]; an
     /// `adapter_config.json` whose rank or targets disagree with the configuration is refused.

@@ -98,6 +98,12 @@ pub enum Error {
     /// A reference (PyTorch) checkpoint directory could not be imported ([`crate::reference`]).
     #[error(transparent)]
     Reference(#[from] crate::reference::ReferenceError),
+    /// A directory that is neither one of our checkpoints nor a reference checkpoint.
+    #[error("{path}: not a hypernetwork checkpoint (no hypermod_config.json, no hypermod.pt)")]
+    NotACheckpoint {
+        /// The directory.
+        path: PathBuf,
+    },
     /// The text embedder of the generation pipeline failed.
     #[error("text embedder: {0}")]
     Embedder(String),

@@ -9,6 +9,9 @@
 //!   [`HyperModulator::from_tensors`] / [`HyperModulator::to_tensors`] move named host tensors in
 //!   and out (shared by initialisation, checkpoints and the reference import).
 //! - [`init`]: seeded initialisation and Bias-HyperInit (with the rule for `d_out > d_in`).
+//! - [`checkpoint`]: our checkpoint directory (safetensors + JSON config + `adapter_config.json`).
+//! - [`pipeline`]: description(s) → [`text_embed::TextEmbedder`] → hypernetwork → PEFT directory.
+//! - [`reference`]: import of the PyTorch reference's checkpoints.
 //!
 //! Knows no base model: shapes come from an [`lora_core::AdapterLayout`].
 
@@ -20,6 +23,7 @@ pub mod heads;
 pub mod init;
 pub mod model;
 pub mod nn;
+pub mod pipeline;
 pub mod reference;
 pub mod rope;
 pub mod spec;

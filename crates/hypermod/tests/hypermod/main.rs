@@ -6,4 +6,5 @@ mod common;
 mod counts;
 mod generate;
 mod init;
+mod pipeline;
 mod training;

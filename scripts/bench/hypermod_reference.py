@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""Times the reference T2L hypernetwork maths (SakanaAI/text-to-lora @ 8ba7749,
+`hyper_modulator.py`: `task_encoder` + `gen_lora` over all layers) in PyTorch on CPU, for the
+same shapes as `benches/hypermod_generate.rs`, and measures this machine's f32 GEMM throughput.
+
+The maths is re-implemented here with the reference's structure (no reference code is needed):
+the Python loop over target modules, all layers of one module in one batch, M/S running the A and
+B passes one after the other (`for out_emb, n in zip(out_emb[m].values(), [d_in, d_out])`), S
+broadcasting to r rows with HF-Llama rotary positions and `mlp2` a second time, then the split /
+view / transpose of the head output and the `AB_offset` add. "state dict" adds what `gen_lora`'s
+caller does to write PEFT files: one contiguous tensor per layer, module and factor.
+
+Weights are random (PyTorch default init, heads included): timing does not depend on values.
+Usage:  python3 scripts/bench/hypermod_reference.py [--threads 2] [--reps 20] [--json out.json]
+Requirements: torch (tested with 2.15, CPU wheel).
+"""
+import argparse
+import json
+import os
+import statistics
+import time
+
+# Passive OpenMP waiting: spinning threads distort timings on a shared 2-core machine
+# (reference notes §9). Must be set before torch is imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+
+SHAPES = {
+    "smollm2-135m": (30, {"q_proj": (576, 576), "v_proj": (576, 192)}),
+    "mistral-7b": (32, {"q_proj": (4096, 4096), "v_proj": (4096, 1024)}),
+}
+EMB, LATENT, HEAD_IN, RANK = 1024, 128, 512, 8
+
+
+class Residual(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.mlp = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, 4 * d), nn.SiLU(), nn.Dropout(0.05),
+                                 nn.Linear(4 * d, d), nn.SiLU(), nn.Dropout(0.05))
+
+    def forward(self, x):
+        return x + self.mlp(x)
+
+
+def rotate_half(x):
+    h = x.shape[-1] // 2
+    return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
+
+
+class Hyper(nn.Module):
+    def __init__(self, variant, n_layers, shapes):
+        super().__init__()
+        d = LATENT
+        self.variant, self.n_layers, self.shapes = variant, n_layers, shapes
+        self.task_encoder = nn.Sequential(nn.Linear(EMB, d // 2), nn.LayerNorm(d // 2))
+        self.layer_depth_encoder = nn.Sequential(nn.Embedding(n_layers, d // 4), nn.LayerNorm(d // 4))
+        self.layer_type_encoder = nn.Sequential(nn.Embedding(len(shapes), d // 4), nn.LayerNorm(d // 4))
+        self.mixer = nn.Sequential(nn.Dropout(0.05), nn.Linear(d, 4 * d), nn.SiLU(), nn.Dropout(0.05),
+                                   nn.Linear(4 * d, d), nn.SiLU(), nn.Dropout(0.05))
+        self.mlp1, self.mlp2 = Residual(d), Residual(d)
+        self.mlp3 = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, 4 * d), nn.SiLU(), nn.Dropout(0.05),
+                                  nn.Linear(4 * d, HEAD_IN), nn.SiLU())
+        heads = {}
+        for m, (di, do) in shapes.items():
+            out = {"L": RANK * (di + do), "M": RANK * max(di, do), "S": max(di, do)}[variant]
+            heads[m] = nn.Linear(HEAD_IN, out)
+        self.heads = nn.ModuleDict(heads)
+        if variant != "L":
+            self.out_emb = nn.ParameterDict({m: nn.ParameterDict({"A": nn.Parameter(torch.randn(d)),
+                                                                  "B": nn.Parameter(torch.randn(d))})
+                                             for m in shapes})
+            self.out_emb_norm = nn.LayerNorm(d)
+        self.offset = {m: (torch.zeros(n_layers, RANK, di), torch.zeros(n_layers, do, RANK))
+                       for m, (di, do) in shapes.items()}
+        inv_freq = 1.0 / (10000 ** (torch.arange(0, d, 2, dtype=torch.int64).float() / d))
+        freqs = torch.arange(RANK).float()[:, None] * inv_freq[None, :]
+        emb = torch.cat((freqs, freqs), dim=-1)
+        self.cos, self.sin = emb.cos(), emb.sin()
+        self.eval()
+
+    @torch.no_grad()
+    def gen_lora(self, task_emb):
+        """task_emb [1, E] -> {module: (A [L, r, d_in], B [L, d_out, r])}."""
+        enc = self.task_encoder(task_emb)
+        layers = torch.arange(self.n_layers)
+        bs = self.n_layers
+        out = {}
+        for i, (m, (di, do)) in enumerate(self.shapes.items()):  # the reference's Python loop
+            depth = self.layer_depth_encoder(layers)
+            typ = self.layer_type_encoder(torch.tensor([i])).expand(bs, -1)
+            x = torch.cat([enc.expand(bs, -1), depth, typ], dim=-1)
+            z = self.mlp1(self.mixer(x))
+            head = self.heads[m]
+            if self.variant == "L":
+                y = head(self.mlp3(self.mlp2(z)))
+                a, b = torch.split(y, [RANK * di, do * RANK], dim=-1)
+            else:
+                parts = []
+                for emb, n in zip(self.out_emb[m].values(), [di, do]):
+                    h = self.mlp2(z + self.out_emb_norm(emb))
+                    if self.variant == "M":
+                        y = head(self.mlp3(h)).view(bs, RANK, -1)[..., :n]
+                    else:
+                        h = h.unsqueeze(1).expand(-1, RANK, -1)
+                        h = self.mlp2(h * self.cos + rotate_half(h) * self.sin)
+                        y = head(self.mlp3(h))[..., :n]
+                    parts.append(y.reshape(bs, RANK * n))
+                a, b = parts
+            a = a.reshape(bs, RANK, di) + self.offset[m][0]
+            b = b.reshape(bs, RANK, do).transpose(1, 2) + self.offset[m][1]
+            out[m] = (a, b)
+        return out
+
+
+def state_dict(loras):
+    sd = {}
+    for m, (a, b) in loras.items():
+        for l in range(a.shape[0]):
+            sd[f"base_model.model.model.layers.{l}.self_attn.{m}.lora_A.weight"] = a[l].contiguous()
+            sd[f"base_model.model.model.layers.{l}.self_attn.{m}.lora_B.weight"] = b[l].contiguous()
+    return sd
+
+
+def head_flops(variant, n_layers, shapes):
+    total = 0
+    for di, do in shapes.values():
+        if variant == "L":
+            total += 2 * n_layers * HEAD_IN * RANK * (di + do)
+        elif variant == "M":
+            total += 2 * (2 * n_layers) * HEAD_IN * RANK * max(di, do)
+        else:
+            total += 2 * (2 * n_layers * RANK) * HEAD_IN * max(di, do)
+    return total
+
+
+def timed(fn, reps):
+    fn()
+    fn()
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), min(times)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--json", help="also write the results to this file")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    results = []
+    print(f"torch {torch.__version__}, {args.threads} threads, median/min of {args.reps}")
+    for rows, k, cols in [(1024, 1024, 1024), (32, 512, 65536), (64, 512, 32768)]:
+        a, w = torch.randn(rows, k), torch.randn(cols, k)  # nn.Linear layout [out, in]
+        med, best = timed(lambda: a @ w.T, args.reps)
+        gf = 2 * rows * k * cols / best / 1e9
+        print(f"gemm [{rows}x{k}]·[{k}x{cols}]: {med*1e3:.2f} / {best*1e3:.2f} ms, {gf:.1f} GFLOP/s (min)")
+        results.append({"what": "gemm", "m": rows, "k": k, "n": cols, "median_ms": med * 1e3,
+                        "min_ms": best * 1e3, "gflops": gf})
+    for shape, (n_layers, shapes) in SHAPES.items():
+        for variant in ["L", "M", "S"]:
+            hyper = Hyper(variant, n_layers, shapes)
+            emb = torch.randn(1, EMB)
+            raw = timed(lambda: hyper.gen_lora(emb), args.reps)
+            full = timed(lambda: state_dict(hyper.gen_lora(emb)), args.reps)
+            fl = head_flops(variant, n_layers, shapes)
+            print(f"{shape:13s} {variant}: raw {raw[0]*1e3:7.2f} / {raw[1]*1e3:7.2f} ms, "
+                  f"state dict {full[0]*1e3:7.2f} / {full[1]*1e3:7.2f} ms, head {fl/1e9:.3f} GFLOP "
+                  f"({fl / full[1] / 1e9:.1f} GFLOP/s overall at min)")
+            results.append({"what": "generate", "shape": shape, "variant": variant,
+                            "raw_median_ms": raw[0] * 1e3, "raw_min_ms": raw[1] * 1e3,
+                            "median_ms": full[0] * 1e3, "min_ms": full[1] * 1e3, "head_flops": fl})
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
