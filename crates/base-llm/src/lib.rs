@@ -6,7 +6,10 @@
 //!   one per row) and [`Llama::merge_adapter`] / [`Llama::unmerge_adapter`] merge one in place.
 //! - [`KvCache`], [`generate`](Llama::generate) with [`GenerationConfig`], and
 //!   [`score`](Llama::score) for log-likelihoods of continuations.
+//! - [`ModelBundle`]: model + [`Tokenizer`] from one path (GGUF or Hugging Face directory), and
+//!   [`ModelBundle::complete`] from a [`Prompt`] (text, or chat messages through the chat template).
 
+pub mod bundle;
 pub mod config;
 pub mod error;
 pub mod generate;
@@ -20,6 +23,7 @@ pub mod score;
 pub mod text;
 pub mod weights;
 
+pub use bundle::{Completion, ModelBundle, Prompt};
 pub use config::{Architecture, LlamaConfig, RopeScaling};
 pub use error::{Error, Result};
 pub use generate::{FinishReason, Generation, GenerationConfig, GenerationOutput};
