@@ -1,6 +1,6 @@
 //! [`LlamaConfig`] from the `{arch}.*` and `tokenizer.ggml.*` metadata of a GGUF file.
 
-use super::GgufFile;
+use super::{GgufFile, GgufMetadata, GgufValue};
 use crate::config::{Architecture, LlamaConfig};
 use crate::error::Result;
 use crate::loading::LoadError;
@@ -105,9 +105,9 @@ impl LlamaConfig {
             head_dim: opt_usize("attention.key_length")?
                 .unwrap_or(hidden_size / num_attention_heads),
             max_position_embeddings: md.get_usize(&key("context_length"))?,
-            rms_norm_eps: md.get_f64(&key("attention.layer_norm_rms_epsilon"))?,
+            rms_norm_eps: decimal_f64(md, &key("attention.layer_norm_rms_epsilon"))?,
             rope_theta: if md.contains(&key("rope.freq_base")) {
-                md.get_f64(&key("rope.freq_base"))?
+                decimal_f64(md, &key("rope.freq_base"))?
             } else {
                 10000.0
             },
@@ -120,4 +120,13 @@ impl LlamaConfig {
         config.validate()?;
         Ok(config)
     }
+}
+
+/// A float as `f64`; an `f32` is widened through its shortest decimal form, so the `1e-5` that
+/// converters store as f32 reads back as `1e-5` (the same f32 value as Hugging Face's config).
+fn decimal_f64(md: &GgufMetadata, key: &str) -> Result<f64> {
+    Ok(match md.require(key)? {
+        GgufValue::F32(x) => x.to_string().parse().unwrap_or(f64::from(*x)),
+        _ => md.get_f64(key)?,
+    })
 }
