@@ -44,6 +44,11 @@ pub enum Command {
         after_help = "Examples:\n  t2l inspect out/my_adapter\n  t2l inspect out/my_adapter --json | jq .modules"
     )]
     Inspect(InspectArgs),
+    /// Sentence embeddings of texts (BERT-family model directory); cosine similarity of two.
+    #[command(
+        after_help = "Examples:\n  t2l embed --model assets/all-minilm-l6-v2 --text \"A man is eating food.\" --text \"A man is eating a piece of bread.\"\n  t2l embed --model assets/all-minilm-l6-v2 --text \"Solve math word problems\" --task --json"
+    )]
+    Embed(crate::commands::embed::EmbedArgs),
 }
 
 /// `t2l inspect`.

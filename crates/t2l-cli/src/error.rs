@@ -6,6 +6,9 @@ pub enum CliError {
     /// From lora-core (adapter files, configs).
     #[error(transparent)]
     Lora(#[from] lora_core::Error),
+    /// From text-embed (embedding models, tokenizers).
+    #[error(transparent)]
+    Embed(#[from] text_embed::Error),
     /// The chosen device is not available.
     #[error("{0}")]
     Device(String),

@@ -12,6 +12,7 @@ fn main() {
     let cli = cli::Cli::parse();
     let result = match &cli.command {
         cli::Command::Inspect(args) => commands::inspect::run(args, &cli.global),
+        cli::Command::Embed(args) => commands::embed::run(args, &cli.global),
     };
     if let Err(e) = result {
         eprintln!("t2l: error: {e}");

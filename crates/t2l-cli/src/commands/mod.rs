@@ -1,3 +1,4 @@
 //! One file per subcommand: argument handling and printing only; the work is library calls.
 
+pub mod embed;
 pub mod inspect;
