@@ -29,6 +29,9 @@ Cases (each exercises a different generation path of the reference's `gen_lora`)
                   `+ AB_offset` (zeros); module order from adapter_config (no module_order.json).
 - `s_sft`         S head (`shared_AB_head=True, autoreg_gen=True`), SFT without a multi-task LoRA
                   (head bias present), zero `AB_offset`; adapter_config order [v_proj, q_proj].
+- `l_recon_delta_w` L head, reconstruction on ΔW (`pred_z_score=False, factorized=False`, head
+                  bias present): each factor `/ √delta_w_scaling` (= /100); the (random) mean/std
+                  stacks are saved but unused.
 
 Faithfulness: the reference's own `HyperModulator` methods (`_embed_layer_depth`,
 `_embed_layer_type`, `_hypernet_forward`, `get_delta_weights`, `gen_lora`, `convert_to_raw_scale`,
@@ -131,8 +134,9 @@ class RefHyperModulator(nn.Module):
     output_space="lora", learnable_pos_emb=False), in the reference's attribute order."""
 
     def __init__(self, target_modules, module_order, shared_ab, autoreg, head_bias, training_task,
-                 pred_z_score, factorized):
+                 pred_z_score, factorized, delta_w_scaling=10000):
         super().__init__()
+        self.delta_w_scaling = delta_w_scaling
         d = LATENT
         self.target_modules = target_modules  # peft_config.target_modules (ParameterDict order)
         self.module_to_int = {m: i for i, m in enumerate(module_order)}
@@ -210,12 +214,16 @@ class RefHyperModulator(nn.Module):
             if self.training_task == "sft":
                 a = a + self.AB_offset["A"][m][layer_indices]
                 b = b + self.AB_offset["B"][m][layer_indices]
-            else:  # recon: convert_to_raw_scale
-                assert self.factorized and self.pred_z_score, "only the factorised z-score path here"
-                a = a * (self.std_recon_target["A"][m] + 1e-10) + self.mean_recon_target["A"][m]
-                b = b * (self.std_recon_target["B"][m] + 1e-10) + self.mean_recon_target["B"][m]
+            elif self.factorized:  # recon: convert_to_raw_scale, factorised targets
+                if self.pred_z_score:
+                    a = a * (self.std_recon_target["A"][m] + 1e-10) + self.mean_recon_target["A"][m]
+                    b = b * (self.std_recon_target["B"][m] + 1e-10) + self.mean_recon_target["B"][m]
                 a = a + self.AB_offset["A"][m]
                 b = b + self.AB_offset["B"][m]
+            else:  # recon: convert_to_raw_scale, ΔW targets
+                assert not self.pred_z_score, "the reference raises NotImplementedError here"
+                a = a / math.sqrt(self.delta_w_scaling)
+                b = b / math.sqrt(self.delta_w_scaling)
             out[m] = (a, b)
         return out
 
@@ -290,6 +298,7 @@ CASES = [
      ["v_proj", "q_proj"], False),
     ("m_recon_zscore", "M", "recon", None, True, True, ["q_proj", "v_proj"], None, False),
     ("s_sft", "S", "sft", None, True, False, ["v_proj", "q_proj"], None, True),
+    ("l_recon_delta_w", "L", "recon", None, False, False, ["q_proj", "v_proj"], None, True),
 ]
 
 

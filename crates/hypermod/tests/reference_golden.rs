@@ -129,6 +129,11 @@ fn s_variant_with_head_bias_matches_the_reference() {
 }
 
 #[test]
+fn l_variant_trained_on_delta_w_matches_the_reference() {
+    check_case("l_recon_delta_w", Variant::L);
+}
+
+#[test]
 fn the_generation_path_is_read_from_args_yaml() {
     let opts = ImportOptions::default();
     // L: SFT over a multi-task LoRA → non-zero offset kept, mean/std dropped, no head bias.
@@ -159,6 +164,11 @@ fn the_generation_path_is_read_from_args_yaml() {
     assert_eq!(s.config.init, InitMode::BiasHyperInit);
     assert_eq!(s.config.module_order, ["v_proj", "q_proj"]);
     assert_eq!(s.dropped.len(), 12);
+    // L on ΔW: each factor / √10000, the saved (unused) mean/std and the offset dropped.
+    let dw = ReferenceCheckpoint::read(&case_dir("l_recon_delta_w"), &opts).unwrap();
+    assert_eq!(dw.config.delta_w_scaling, Some(10000.0));
+    assert!(!dw.config.z_score && !dw.config.ab_offset && dw.config.head_bias);
+    assert_eq!(dw.dropped.len(), 12);
 }
 
 #[test]

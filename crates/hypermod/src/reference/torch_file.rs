@@ -83,6 +83,12 @@ pub fn read_state_dict_from<R: Read + Seek>(
     })?;
     let entries = parse_state_dict(&program, file)?;
 
+    // How many tensors still read each storage: a storage is freed after its last view, and a view
+    // that is its whole storage takes the decoded values without a copy.
+    let mut uses: HashMap<String, usize> = HashMap::new();
+    for (_, t) in &entries {
+        *uses.entry(t.storage.key.clone()).or_default() += 1;
+    }
     let mut storages: HashMap<String, (StorageDtype, Vec<f32>)> = HashMap::new();
     let mut out = StateDict::new();
     for (key, t) in entries {
@@ -120,7 +126,7 @@ pub fn read_state_dict_from<R: Read + Seek>(
             );
             storages.insert(t.storage.key.clone(), (t.storage.dtype.clone(), values));
         }
-        let (dtype, values) = &storages[&t.storage.key];
+        let (dtype, _) = &storages[&t.storage.key];
         if *dtype != t.storage.dtype {
             return Err(ReferenceError::Storage {
                 file: file.to_string(),
@@ -133,7 +139,19 @@ pub fn read_state_dict_from<R: Read + Seek>(
                 ),
             });
         }
-        let data = gather(values, &t).map_err(|reason| ReferenceError::Storage {
+        let remaining = uses
+            .get_mut(&t.storage.key)
+            .expect("every storage was counted");
+        *remaining -= 1;
+        let data = if *remaining == 0 {
+            let (_, values) = storages
+                .remove(&t.storage.key)
+                .expect("the storage was loaded above");
+            gather_owned(values, &t)
+        } else {
+            gather(&storages[&t.storage.key].1, &t)
+        };
+        let data = data.map_err(|reason| ReferenceError::Storage {
             file: file.to_string(),
             key: key.clone(),
             reason,
@@ -174,6 +192,25 @@ fn decode(bytes: &[u8], dtype: &StorageDtype, big_endian: bool) -> Vec<f32> {
     }
 }
 
+/// Like [`gather`], but reuses the storage's buffer when the view is the whole storage in order.
+fn gather_owned(storage: Vec<f32>, t: &TensorRef) -> Result<Vec<f32>, String> {
+    let numel = t.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    if t.offset == 0 && numel == Some(storage.len()) && is_contiguous(t) {
+        return Ok(storage);
+    }
+    gather(&storage, t)
+}
+
+/// Whether a view's strides are those of a row-major array of its shape (size-1 dims aside).
+fn is_contiguous(t: &TensorRef) -> bool {
+    let mut expect = 1usize;
+    t.shape.iter().zip(&t.stride).rev().all(|(&d, &s)| {
+        let ok = d == 1 || s == expect;
+        expect = expect.saturating_mul(d);
+        ok
+    })
+}
+
 /// Copies a strided view out of its storage, row-major; checks that it stays inside the storage.
 fn gather(storage: &[f32], t: &TensorRef) -> Result<Vec<f32>, String> {
     let numel = t
@@ -202,13 +239,7 @@ fn gather(storage: &[f32], t: &TensorRef) -> Result<Vec<f32>, String> {
             )
         })?;
     // Contiguous row-major view: one slice copy.
-    let mut expect = 1usize;
-    let contiguous = t.shape.iter().zip(&t.stride).rev().all(|(&d, &s)| {
-        let ok = d == 1 || s == expect;
-        expect *= d;
-        ok
-    });
-    if contiguous {
+    if is_contiguous(t) {
         return Ok(storage[t.offset..=last].to_vec());
     }
     let mut out = Vec::with_capacity(numel);
@@ -260,6 +291,19 @@ mod tests {
         assert_eq!(gather(&s, &view(2, &[3], &[4])).unwrap(), vec![2., 6., 10.]);
         assert_eq!(gather(&s, &view(5, &[], &[])).unwrap(), vec![5.]);
         assert!(gather(&s, &view(50, &[0, 3], &[3, 1])).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_whole_storage_view_takes_the_buffer_and_others_copy() {
+        let s: Vec<f32> = (0..12).map(|x| x as f32).collect();
+        let ptr = s.as_ptr();
+        let whole = gather_owned(s.clone(), &view(0, &[3, 4], &[4, 1])).unwrap();
+        assert_eq!(whole, s);
+        let moved = gather_owned(s, &view(0, &[12], &[1])).unwrap();
+        assert_eq!(moved.as_ptr(), ptr, "the buffer was copied");
+        let t = gather_owned(moved, &view(0, &[4, 3], &[1, 4])).unwrap();
+        assert_eq!(&t[..4], &[0., 4., 8., 1.]);
+        assert!(gather_owned(vec![0.; 4], &view(1, &[4], &[1])).is_err());
     }
 
     #[test]
