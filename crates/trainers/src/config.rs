@@ -155,6 +155,10 @@ pub struct RunConfig {
     pub early_stopping_patience: Option<usize>,
     /// Draw a progress bar with ETA on stderr.
     pub progress: bool,
+    /// End this invocation after this many optimizer steps as if killed (no checkpoint is
+    /// written then); `--resume` continues from the last periodic checkpoint. For time-boxed
+    /// sessions and interruption tests.
+    pub stop_after_steps: Option<usize>,
 }
 
 impl Default for RunConfig {
@@ -167,6 +171,7 @@ impl Default for RunConfig {
             checkpoint_every: None,
             early_stopping_patience: None,
             progress: true,
+            stop_after_steps: None,
         }
     }
 }
@@ -193,6 +198,99 @@ impl RunConfig {
             ));
         }
         Ok(())
+    }
+}
+
+/// The LoRA hyper-parameters of trained or generated adapters (reference §2.9: r = 8,
+/// α = 16, rsLoRA, dropout 0.05, q_proj and v_proj).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoraSettings {
+    /// Rank.
+    pub r: usize,
+    /// α.
+    pub alpha: f64,
+    /// rsLoRA scaling `α/√r` (else `α/r`).
+    pub use_rslora: bool,
+    /// Dropout on the LoRA path's input during training.
+    pub dropout: f64,
+    /// Target modules (PEFT names).
+    pub target_modules: Vec<String>,
+}
+
+impl Default for LoraSettings {
+    fn default() -> Self {
+        Self {
+            r: 8,
+            alpha: 16.0,
+            use_rslora: true,
+            dropout: 0.05,
+            target_modules: vec!["q_proj".into(), "v_proj".into()],
+        }
+    }
+}
+
+impl LoraSettings {
+    /// The lora-core config (validated), naming `base_model` in it.
+    pub fn to_lora_config(&self, base_model: &str) -> Result<lora_core::LoraConfig> {
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(Error::config(
+                "lora.dropout",
+                format!("{} is not in [0, 1)", self.dropout),
+            ));
+        }
+        let cfg = lora_core::LoraConfig::new(self.r, self.alpha, self.target_modules.clone())
+            .with_rslora(self.use_rslora)
+            .with_dropout(self.dropout)
+            .with_base_model(base_model);
+        cfg.validate("lora")?;
+        Ok(cfg)
+    }
+}
+
+/// Which tasks an SFT run trains on, how batches are drawn, and the validation split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SftDataConfig {
+    /// The folder holding `tasks/` and `benchmarks/` (default: `$T2L_DATA` or `<repo>/../shared/data`).
+    pub data_dir: Option<PathBuf>,
+    /// Suite tasks to train on; empty means every `train` task of the suite (multi-task).
+    pub tasks: Vec<String>,
+    /// Benchmark train splits to train on (formatted with T2L's templates).
+    pub benchmarks: Vec<String>,
+    /// Distinct tasks per batch (§4.1: 8; 1 for a task-specific LoRA).
+    pub tasks_per_batch: usize,
+    /// Examples per task in a batch (§4.1: 1; a task-specific LoRA uses the batch size here).
+    pub points_per_task: usize,
+    /// Maximum tokens per example (prompt truncated from the left), §4.1: 512.
+    pub max_len: usize,
+    /// Fraction of each task's training rows kept aside for validation (§4.1 uses 10 %).
+    pub val_fraction: f64,
+    /// At most this many validation rows per task.
+    pub val_max_per_task: usize,
+    /// Rows per validation forward.
+    pub val_batch_size: usize,
+    /// Held-out suite tasks whose *test* rows are validated on (unseen-task validation of T2L).
+    pub val_heldout_tasks: Vec<String>,
+    /// Equal weight per sample (token losses divided by response length), §2.10: true.
+    pub equally_weight_samples: bool,
+}
+
+impl Default for SftDataConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: None,
+            tasks: Vec::new(),
+            benchmarks: Vec::new(),
+            tasks_per_batch: 8,
+            points_per_task: 1,
+            max_len: 512,
+            val_fraction: 0.1,
+            val_max_per_task: 32,
+            val_batch_size: 8,
+            val_heldout_tasks: Vec::new(),
+            equally_weight_samples: true,
+        }
     }
 }
 

@@ -175,7 +175,14 @@ pub fn fit<B: AutodiffBackend, O: Objective<B>>(
     if state.step == 0 && run.val_every.is_some() {
         validate(objective, &model, &mut state, &mut metrics, &mut best)?;
     }
+    let segment_first = state.step;
     while state.step < run.steps && !state.stopped_early {
+        if run
+            .stop_after_steps
+            .is_some_and(|n| state.step >= segment_first + n)
+        {
+            break;
+        }
         let step = state.step;
         let t0 = Instant::now();
         let lr = schedule.lr(step);

@@ -8,6 +8,9 @@
 //! - [`metrics`], [`progress`]: JSONL metrics and a progress bar with ETA.
 //! - [`checkpoint`]: atomic checkpoints (model, optimizer, loop state) and resume.
 //! - [`fit`]: the training loop every trainer runs.
+//! - [`data`]: the task suite, benchmark templates, the hierarchical SFT sampler, tokenisation
+//!   with prompt masking, batching.
+//! - [`lora_sft`]: task-specific and multi-task LoRA SFT ([`trainable_lora`], [`loss`]).
 //!
 //! Generic over burn's `AutodiffBackend`; enables no backend itself.
 
@@ -16,10 +19,13 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod fit;
+pub mod lora_sft;
 pub mod loss;
 pub mod metrics;
+pub mod model_source;
 pub mod optim;
 pub mod progress;
 pub mod schedule;
+pub mod trainable_lora;
 
 pub use error::{Error, Result};
