@@ -64,3 +64,22 @@ fn refuses_a_pickle_that_would_run_a_command() {
     }
     assert!(e.to_string().contains("posix.system"), "{e}");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+    /// Corrupting bytes anywhere in a real checkpoint gives `Ok` or a typed error, never a panic.
+    #[test]
+    fn corrupted_checkpoints_never_panic(
+        edits in proptest::collection::vec((0usize..4000, proptest::num::u8::ANY), 1..8),
+    ) {
+        let mut bytes = std::fs::read(fixture("views.pt")).unwrap();
+        for (pos, byte) in edits {
+            let i = pos % bytes.len();
+            bytes[i] = byte;
+        }
+        let _ = hypermod::reference::torch_file::read_state_dict_from(
+            std::io::Cursor::new(bytes),
+            "corrupted.pt",
+        );
+    }
+}

@@ -14,9 +14,7 @@
 //! `torch._utils._rebuild_tensor_v2`, `torch._utils._rebuild_parameter`, and the storage classes
 //! `torch.<X>Storage` (only as the type tag of a persistent storage id).
 
-use std::cell::RefCell;
 use std::collections::HashMap;
-use std::rc::Rc;
 
 use super::error::ReferenceError;
 
@@ -110,9 +108,13 @@ enum Value {
     Int(i64),
     Float,
     Str(String),
-    Tuple(Rc<Vec<Value>>),
-    List(Rc<RefCell<Vec<Value>>>),
-    Dict(Rc<RefCell<Vec<(Value, Value)>>>),
+    /// Index into `Machine::tuples`. Containers live in flat arenas, so nesting depth never
+    /// matters (no recursive drop, no recursion at all) and shared references stay shared.
+    Tuple(usize),
+    /// Index into `Machine::lists`.
+    List(usize),
+    /// Index into `Machine::dicts`.
+    Dict(usize),
     Callable(Callable),
     Storage(StorageRef),
     Tensor(TensorRef),
@@ -221,6 +223,9 @@ struct Machine<'a> {
     stack: Vec<Value>,
     marks: Vec<usize>,
     memo: HashMap<u32, Value>,
+    tuples: Vec<Vec<Value>>,
+    lists: Vec<Vec<Value>>,
+    dicts: Vec<Vec<(Value, Value)>>,
 }
 
 type Res<T> = Result<T, ReferenceError>;
@@ -295,6 +300,16 @@ impl<'a> Machine<'a> {
         self.stack.push(v);
     }
 
+    fn push_tuple(&mut self, items: Vec<Value>) {
+        self.tuples.push(items);
+        self.push(Value::Tuple(self.tuples.len() - 1));
+    }
+
+    fn new_dict(&mut self) -> Value {
+        self.dicts.push(Vec::new());
+        Value::Dict(self.dicts.len() - 1)
+    }
+
     fn pop(&mut self) -> Res<Value> {
         let floor = self.marks.last().copied().unwrap_or(0);
         if self.stack.len() <= floor {
@@ -364,19 +379,22 @@ impl<'a> Machine<'a> {
 
     fn usize_tuple(&self, v: &Value, what: &str) -> Res<Vec<usize>> {
         match v {
-            Value::Tuple(items) => items.iter().map(|x| self.usize_of(x, what)).collect(),
+            Value::Tuple(i) => self.tuples[*i]
+                .iter()
+                .map(|x| self.usize_of(x, what))
+                .collect(),
             other => Err(self.err(format!("{what}: expected a tuple, found {}", other.kind()))),
         }
     }
 
     fn persistent_load(&self, pid: Value) -> Res<Value> {
-        let Value::Tuple(items) = &pid else {
+        let Value::Tuple(pid) = pid else {
             return Err(self.err(format!(
                 "persistent id: expected a tuple, found {}",
                 pid.kind()
             )));
         };
-        match items.as_slice() {
+        match self.tuples[pid].as_slice() {
             [
                 Value::Str(tag),
                 Value::Callable(Callable::StorageClass(dtype)),
@@ -393,7 +411,7 @@ impl<'a> Machine<'a> {
         }
     }
 
-    fn reduce(&self, callable: Value, args: Value) -> Res<Value> {
+    fn reduce(&mut self, callable: Value, args: Value) -> Res<Value> {
         let Value::Callable(callable) = callable else {
             return Err(self.err(format!("REDUCE on a {}, not a callable", callable.kind())));
         };
@@ -403,12 +421,13 @@ impl<'a> Machine<'a> {
                 args.kind()
             )));
         };
+        let args = self.tuples[args].clone();
         match callable {
             Callable::OrderedDict => {
                 if !args.is_empty() {
                     return Err(self.err("OrderedDict called with arguments"));
                 }
-                Ok(Value::Dict(Rc::new(RefCell::new(Vec::new()))))
+                Ok(self.new_dict())
             }
             Callable::RebuildTensorV2 => {
                 // (storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])
@@ -452,14 +471,14 @@ impl<'a> Machine<'a> {
         }
     }
 
-    fn set_items(&self, target: &Value, items: Vec<Value>) -> Res<()> {
-        let Value::Dict(dict) = target else {
+    fn set_items(&mut self, target: &Value, items: Vec<Value>) -> Res<()> {
+        let &Value::Dict(dict) = target else {
             return Err(self.err(format!("SETITEM(S) on a {}, not a dict", target.kind())));
         };
         if !items.len().is_multiple_of(2) {
             return Err(self.err("SETITEMS with an odd number of items"));
         }
-        let mut dict = dict.borrow_mut();
+        let dict = &mut self.dicts[dict];
         let mut it = items.into_iter();
         while let (Some(k), Some(v)) = (it.next(), it.next()) {
             if let Value::Str(ks) = &k
@@ -494,12 +513,18 @@ impl<'a> Machine<'a> {
                 b'0' => {
                     self.pop()?;
                 }
-                b'}' => self.push(Value::Dict(Rc::new(RefCell::new(Vec::new())))),
-                b']' => self.push(Value::List(Rc::new(RefCell::new(Vec::new())))),
-                b')' => self.push(Value::Tuple(Rc::new(Vec::new()))),
+                b'}' => {
+                    let v = self.new_dict();
+                    self.push(v);
+                }
+                b']' => {
+                    self.lists.push(Vec::new());
+                    self.push(Value::List(self.lists.len() - 1));
+                }
+                b')' => self.push_tuple(Vec::new()),
                 b't' => {
                     let items = self.pop_mark()?;
-                    self.push(Value::Tuple(Rc::new(items)));
+                    self.push_tuple(items);
                 }
                 0x85..=0x87 => {
                     let n = (op - 0x84) as usize;
@@ -508,7 +533,7 @@ impl<'a> Machine<'a> {
                         items.push(self.pop()?);
                     }
                     items.reverse();
-                    self.push(Value::Tuple(Rc::new(items)));
+                    self.push_tuple(items);
                 }
                 b'X' => {
                     let n = self.u32()? as usize;
@@ -616,7 +641,7 @@ impl<'a> Machine<'a> {
                         self.pop_mark()?
                     };
                     match self.top()? {
-                        Value::List(l) => l.borrow_mut().extend(items),
+                        &Value::List(l) => self.lists[l].extend(items),
                         other => {
                             return Err(
                                 self.err(format!("APPEND(S) on a {}, not a list", other.kind()))
@@ -681,6 +706,9 @@ pub fn parse_state_dict(
         stack: Vec::new(),
         marks: Vec::new(),
         memo: HashMap::new(),
+        tuples: Vec::new(),
+        lists: Vec::new(),
+        dicts: Vec::new(),
     };
     let root = m.run()?;
     let not_sd = |reason: String| ReferenceError::NotAStateDict {
@@ -693,7 +721,7 @@ pub fn parse_state_dict(
             root.kind()
         )));
     };
-    let dict = dict.borrow();
+    let dict = &m.dicts[dict];
     let mut out = Vec::with_capacity(dict.len());
     for (k, v) in dict.iter() {
         let Value::Str(key) = k else {
@@ -820,6 +848,35 @@ mod tests {
         // {'a': 1}
         let e = parse(b"\x80\x02}X\x01\x00\x00\x00aK\x01s.").unwrap_err();
         assert!(e.to_string().contains("`a` holds a int"), "{e}");
+    }
+
+    #[test]
+    fn deep_nesting_neither_recurses_nor_overflows() {
+        // EMPTY_TUPLE then a million TUPLE1: a million-deep tuple, then STOP.
+        let mut b = b"\x80\x02)".to_vec();
+        b.extend(std::iter::repeat_n(0x85u8, 1_000_000));
+        b.push(b'.');
+        let e = parse(&b).unwrap_err();
+        assert!(matches!(e, ReferenceError::NotAStateDict { .. }), "{e}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            let _ = parse(&bytes);
+        }
+
+        #[test]
+        fn corrupted_state_dicts_never_panic(
+            edits in proptest::collection::vec((0usize..1000, proptest::num::u8::ANY), 1..6),
+        ) {
+            let mut b = one_tensor("FloatStorage");
+            for (pos, byte) in edits {
+                let i = pos % b.len();
+                b[i] = byte;
+            }
+            let _ = parse(&b);
+        }
     }
 
     #[test]

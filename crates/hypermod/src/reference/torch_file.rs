@@ -54,7 +54,8 @@ pub fn read_state_dict_from<R: Read + Seek>(
             Err(zip::result::ZipError::FileNotFound) => return Ok(None),
             Err(e) => return Err(zip_err(e)),
         };
-        let mut buf = Vec::with_capacity(entry.size().min(1 << 30) as usize);
+        // The declared size only sizes the first allocation (a forged header cannot force a huge one).
+        let mut buf = Vec::with_capacity(entry.size().min(1 << 26) as usize);
         entry
             .read_to_end(&mut buf)
             .map_err(|e| ReferenceError::Zip {
@@ -221,6 +222,15 @@ fn gather(storage: &[f32], t: &TensorRef) -> Result<Vec<f32>, String> {
     if numel == 0 {
         return Ok(Vec::new());
     }
+    if numel > storage.len() {
+        // Only a view with overlapping elements (a stride-0 broadcast) can be larger than its
+        // storage; state dicts never hold one, and a forged size must not allocate unbounded memory.
+        return Err(format!(
+            "view of size {:?} has {numel} elements, more than its storage's {} (overlapping views are not supported)",
+            t.shape,
+            storage.len()
+        ));
+    }
     let last = t
         .shape
         .iter()
@@ -312,6 +322,9 @@ mod tests {
         let e = gather(&s, &view(1, &[3, 4], &[4, 1])).unwrap_err();
         assert!(e.contains("reaches past"), "{e}");
         assert!(gather(&s, &view(0, &[2, usize::MAX], &[1, 1])).is_err());
+        // A stride-0 broadcast larger than the storage.
+        let e = gather(&s, &view(0, &[1 << 40], &[0])).unwrap_err();
+        assert!(e.contains("overlapping"), "{e}");
     }
 
     #[test]
