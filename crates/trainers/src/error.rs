@@ -75,6 +75,12 @@ pub enum Error {
     /// From base-llm (model inputs, adapter layouts).
     #[error(transparent)]
     Llm(#[from] base_llm::Error),
+    /// From hypermod (hypernetwork configs, generation, checkpoints).
+    #[error(transparent)]
+    Hyper(#[from] hypermod::Error),
+    /// From text-embed (description embeddings).
+    #[error(transparent)]
+    Embed(#[from] text_embed::Error),
 }
 
 /// The trainers' result type.

@@ -11,6 +11,8 @@
 //! - [`data`]: the task suite, benchmark templates, the hierarchical SFT sampler, tokenisation
 //!   with prompt masking, batching.
 //! - [`lora_sft`]: task-specific and multi-task LoRA SFT ([`trainable_lora`], [`loss`]).
+//! - [`recon`]: T2L reconstruction of a library of adapters ([`hyper_settings`],
+//!   [`task_embeddings`]).
 //!
 //! Generic over burn's `AutodiffBackend`; enables no backend itself.
 
@@ -19,13 +21,16 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod fit;
+pub mod hyper_settings;
 pub mod lora_sft;
 pub mod loss;
 pub mod metrics;
 pub mod model_source;
 pub mod optim;
 pub mod progress;
+pub mod recon;
 pub mod schedule;
+pub mod task_embeddings;
 pub mod trainable_lora;
 
 pub use error::{Error, Result};
