@@ -13,6 +13,7 @@
 //! - [`lora_sft`]: task-specific and multi-task LoRA SFT ([`trainable_lora`], [`loss`]).
 //! - [`recon`]: T2L reconstruction of a library of adapters ([`hyper_settings`],
 //!   [`task_embeddings`]).
+//! - [`t2l_sft`]: T2L SFT with per-row generated adapters in the frozen base model.
 //!
 //! Generic over burn's `AutodiffBackend`; enables no backend itself.
 
@@ -20,6 +21,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod error;
+pub mod eval;
 pub mod fit;
 pub mod hyper_settings;
 pub mod lora_sft;
@@ -30,6 +32,7 @@ pub mod optim;
 pub mod progress;
 pub mod recon;
 pub mod schedule;
+pub mod t2l_sft;
 pub mod task_embeddings;
 pub mod trainable_lora;
 

@@ -33,6 +33,8 @@ pub struct TaskData {
 pub struct ValSample {
     /// Index into [`SftData::val_tasks`].
     pub task: usize,
+    /// Row of that task's `val` list.
+    pub example: usize,
     /// Description index (row index modulo the number of descriptions, as the reference does).
     pub description: usize,
     /// The tokenised row.
@@ -147,6 +149,7 @@ impl SftData {
             for (i, ex) in t.val.iter().enumerate() {
                 val.push(ValSample {
                     task: ti,
+                    example: i,
                     description: i % t.descriptions.len().max(1),
                     sample: encode_example(encoder.as_ref(), ex, cfg.max_len)?,
                 });
