@@ -49,6 +49,12 @@ pub enum Command {
         after_help = "Examples:\n  t2l embed --model assets/all-minilm-l6-v2 --text \"A man is eating food.\" --text \"A man is eating a piece of bread.\"\n  t2l embed --model assets/all-minilm-l6-v2 --text \"Solve math word problems\" --task --json"
     )]
     Embed(crate::commands::embed::EmbedArgs),
+    /// Continue a prompt with a base model (GGUF file or Hugging Face directory), optionally
+    /// through its chat template and with a PEFT LoRA adapter merged in.
+    #[command(
+        after_help = "Examples:\n  t2l run --model assets/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf --chat --prompt \"What is the capital of France?\" --greedy\n  t2l run --model model.gguf --prompt \"def fib(n):\" --temperature 0.7 --top-p 0.9 --max-new-tokens 64 --json\n  t2l run --model model.gguf --chat --system \"Answer briefly.\" --prompt Hi --adapter out/my_adapter"
+    )]
+    Run(crate::commands::run::RunArgs),
 }
 
 /// `t2l inspect`.

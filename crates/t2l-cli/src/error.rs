@@ -9,6 +9,9 @@ pub enum CliError {
     /// From text-embed (embedding models, tokenizers).
     #[error(transparent)]
     Embed(#[from] text_embed::Error),
+    /// From base-llm (model, tokenizer, generation).
+    #[error(transparent)]
+    Model(#[from] base_llm::Error),
     /// The chosen device is not available.
     #[error("{0}")]
     Device(String),

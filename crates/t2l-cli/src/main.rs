@@ -13,6 +13,7 @@ fn main() {
     let result = match &cli.command {
         cli::Command::Inspect(args) => commands::inspect::run(args, &cli.global),
         cli::Command::Embed(args) => commands::embed::run(args, &cli.global),
+        cli::Command::Run(args) => commands::run::run(args, &cli.global),
     };
     if let Err(e) = result {
         eprintln!("t2l: error: {e}");

@@ -2,3 +2,4 @@
 
 pub mod embed;
 pub mod inspect;
+pub mod run;

@@ -1,0 +1,173 @@
+//! `t2l run --model PATH --prompt TEXT`: a continuation from a base model, optionally through its
+//! chat template and with a PEFT adapter merged in.
+
+use std::path::PathBuf;
+
+use base_llm::{Adapters, Completion, FinishReason, GenerationConfig, ModelBundle, Prompt};
+use burn::prelude::Backend;
+use clap::Args;
+use lora_core::{load_peft, peft};
+use serde::Serialize;
+
+use crate::cli::GlobalArgs;
+use crate::device::{BackendTask, run_on};
+use crate::error::CliError;
+
+/// `t2l run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The base model: a `.gguf` file, a Hugging Face directory (config.json, safetensors,
+    /// tokenizer.json) or a directory holding one `.gguf`.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The text to continue (with `--chat`: the user's message).
+    #[arg(long)]
+    pub prompt: String,
+    /// Render the prompt with the model's chat template (user turn + generation prompt).
+    #[arg(long)]
+    pub chat: bool,
+    /// A system message for the chat template (needs `--chat`).
+    #[arg(long, requires = "chat")]
+    pub system: Option<String>,
+    /// A PEFT LoRA adapter directory, merged into the model before generating.
+    #[arg(long)]
+    pub adapter: Option<PathBuf>,
+    /// Most tokens to generate.
+    #[arg(long, default_value_t = 128)]
+    pub max_new_tokens: usize,
+    /// Greedy decoding (the default when no --temperature is given).
+    #[arg(long, conflicts_with_all = ["temperature", "top_p"])]
+    pub greedy: bool,
+    /// Sampling temperature (> 0), seeded by --seed.
+    #[arg(long)]
+    pub temperature: Option<f32>,
+    /// Nucleus sampling mass in (0, 1] (needs --temperature).
+    #[arg(long, requires = "temperature")]
+    pub top_p: Option<f32>,
+}
+
+/// What `t2l run --json` prints.
+#[derive(Debug, Serialize)]
+pub struct RunReport {
+    /// The generated text (special tokens left out).
+    pub text: String,
+    /// Generated token ids (the stop token included when there was one).
+    pub token_ids: Vec<u32>,
+    /// Number of prompt tokens.
+    pub prompt_tokens: usize,
+    /// `"eos"`, `"stop_string"`, `"max_new_tokens"` or `"context_full"`.
+    pub finish_reason: &'static str,
+    /// Generated tokens per second (prefill included).
+    pub tokens_per_second: f64,
+    /// Prompt tokens per second of the prefill.
+    pub prefill_tokens_per_second: f64,
+    /// Tokens per second of the decode steps.
+    pub decode_tokens_per_second: f64,
+}
+
+impl RunReport {
+    fn new(c: &Completion) -> Self {
+        Self {
+            text: c.text.clone(),
+            token_ids: c.token_ids.clone(),
+            prompt_tokens: c.prompt_ids.len(),
+            finish_reason: match c.finish_reason {
+                FinishReason::StopToken(_) => "eos",
+                FinishReason::StopString(_) => "stop_string",
+                FinishReason::MaxTokens => "max_new_tokens",
+                FinishReason::ContextFull => "context_full",
+            },
+            tokens_per_second: c.tokens_per_second(),
+            prefill_tokens_per_second: c.prefill_tokens_per_second(),
+            decode_tokens_per_second: c.decode_tokens_per_second(),
+        }
+    }
+}
+
+/// The generation settings the arguments ask for.
+fn generation_config(args: &RunArgs, seed: u64) -> Result<GenerationConfig, CliError> {
+    if args.max_new_tokens == 0 {
+        return Err(CliError::Input(
+            "--max-new-tokens must be at least 1".into(),
+        ));
+    }
+    match args.temperature {
+        Some(t) if !(t > 0.0 && t.is_finite()) => Err(CliError::Input(format!(
+            "--temperature must be a positive number, got {t}"
+        ))),
+        _ if args.top_p.is_some_and(|p| !(p > 0.0 && p <= 1.0)) => Err(CliError::Input(format!(
+            "--top-p must be in (0, 1], got {}",
+            args.top_p.unwrap_or_default()
+        ))),
+        temperature => Ok(GenerationConfig {
+            max_new_tokens: args.max_new_tokens,
+            temperature: if args.greedy { None } else { temperature },
+            top_p: args.top_p.unwrap_or(1.0),
+            seed,
+            ..GenerationConfig::default()
+        }),
+    }
+}
+
+struct Run<'a>(&'a RunArgs, &'a GlobalArgs);
+
+impl BackendTask for Run<'_> {
+    type Output = ();
+    fn run<B: Backend>(self, device: B::Device) -> Result<(), CliError> {
+        let Run(args, global) = self;
+        let config = generation_config(args, global.seed)?;
+        if !args.model.exists() {
+            return Err(CliError::Input(format!(
+                "{}: no such file or directory",
+                args.model.display()
+            )));
+        }
+        if let Some(dir) = &args.adapter
+            && !peft::is_peft_dir(dir)
+        {
+            return Err(CliError::Input(format!(
+                "{}: not a PEFT adapter directory (expected {} and {})",
+                dir.display(),
+                peft::WEIGHTS_FILE,
+                peft::CONFIG_FILE
+            )));
+        }
+        let mut bundle = ModelBundle::<B>::load(&args.model, &device)?;
+        if let Some(dir) = &args.adapter {
+            let adapter = load_peft::<B>(dir, &device)?;
+            bundle.model.merge_adapter(&adapter)?;
+        }
+        let prompt = if args.chat {
+            Prompt::chat(args.system.as_deref(), &args.prompt)
+        } else {
+            Prompt::Text(args.prompt.clone())
+        };
+        let completion = bundle.complete(&prompt, &config, Adapters::None)?;
+        let report = RunReport::new(&completion);
+        if global.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).expect("report serialises")
+            );
+        } else {
+            println!("{}", report.text);
+            if !global.quiet {
+                eprintln!(
+                    "[{} prompt + {} generated tokens, {:.1} tokens/s ({:.1} prefill, {:.1} decode), stop: {}]",
+                    report.prompt_tokens,
+                    report.token_ids.len(),
+                    report.tokens_per_second,
+                    report.prefill_tokens_per_second,
+                    report.decode_tokens_per_second,
+                    report.finish_reason
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Entry point of `t2l run`.
+pub fn run(args: &RunArgs, global: &GlobalArgs) -> Result<(), CliError> {
+    run_on(global.device, Run(args, global))
+}
