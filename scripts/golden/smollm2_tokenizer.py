@@ -15,10 +15,13 @@ Records, in `crates/base-llm/tests/fixtures/text/smollm2_tokenizer.json`:
 The Rust test `crates/base-llm/tests/text_tokenizer_golden.rs` checks all of it exactly.
 
 Run from the repository root:  python3 scripts/golden/smollm2_tokenizer.py
+(`--bench`: instead of the fixture, time encode/decode on the text of
+`crates/base-llm/examples/text_tokenizer_bench.rs`, for a side-by-side ratio.)
 (`T2L_ASSETS` overrides where the assets are.)
 """
 import json
 import os
+import sys
 
 import transformers
 from transformers import AutoTokenizer
@@ -76,8 +79,49 @@ CHATS = [
 ]
 
 
+# The text `crates/base-llm/examples/text_tokenizer_bench.rs` repeats (keep the two equal).
+BENCH_SAMPLE = (
+    "The capital of France is Paris. In 2024, 3.14159 * 42 = 131.947.\n"
+    "def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n"
+    "Café, naïve, Zürich; 東京は日本の首都です。 Emoji: 😀🎉 <|im_start|>user\nHi<|im_end|>\n"
+)
+
+
+def bench(tok, kib=256, repeats=5):
+    """Encode/decode speed of transformers' tokenizer on the Rust example's text."""
+    import time
+
+    sample_bytes = len(BENCH_SAMPLE.encode("utf-8"))
+    text = BENCH_SAMPLE * -(-kib * 1024 // sample_bytes)
+
+    def best(f):
+        out, times = f(), []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            out = f()
+            times.append(time.perf_counter() - t)
+        return min(times), out
+
+    enc_s, ids = best(lambda: tok.encode(text, add_special_tokens=False))
+    dec_s, back = best(lambda: tok.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False))
+    assert back == text
+    short = "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n"
+    short_s, _ = best(lambda: [tok.encode(short, add_special_tokens=False) for _ in range(1000)])
+    nbytes = len(text.encode("utf-8"))
+    print(json.dumps({
+        "bytes": nbytes, "tokens": len(ids),
+        "encode_mb_per_s": round(nbytes / enc_s / 1e6, 2),
+        "encode_tokens_per_s": round(len(ids) / enc_s),
+        "decode_tokens_per_s": round(len(ids) / dec_s),
+        "short_prompt_encode_us": round(short_s / 1000 * 1e6, 1),
+    }))
+
+
 def main():
     tok = AutoTokenizer.from_pretrained(MODEL_DIR, gguf_file=GGUF, local_files_only=True)
+    if "--bench" in sys.argv:
+        bench(tok)
+        return
     encode = []
     for text in TEXTS:
         with_special = tok.encode(text, add_special_tokens=True)
