@@ -5,14 +5,12 @@
 //! tokens through the KV cache, batch 1, best of `--repeats` after one warm-up run.
 //!
 //! ```text
-//! python3 scripts/golden/smollm2_logits.py --dump-weights /tmp/smollm2_f32.safetensors
-//! T2L_SMOLLM2_F32=/tmp/smollm2_f32.safetensors RAYON_NUM_THREADS=2 \
-//!     cargo run -p base-llm --example smollm2_bench -- [--prompt-tokens 128] [--new-tokens 64]
+//! RAYON_NUM_THREADS=2 cargo run --release -p base-llm --example smollm2_bench -- \
+//!     [--prompt-tokens 128] [--new-tokens 64]
 //! ```
 //!
-//! Until the GGUF loader of `base_llm::loading` is the entry point, the weights come from the f32
-//! safetensors dump that the golden script writes (`T2L_SMOLLM2_F32`); the numbers do not depend on
-//! how the f32 weights were read.
+//! The model is read with [`Llama::load`] from the GGUF in `assets/` (dequantized to f32);
+//! `load_seconds` is the whole load (parse, dequantize, un-permute, upload).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -45,43 +43,6 @@ fn peak_rss_mib() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
-/// SmolLM2-135M from the f32 safetensors dump named by `T2L_SMOLLM2_F32`.
-fn load_f32_dump()
--> Result<(base_llm::LlamaConfig, base_llm::WeightMap), Box<dyn std::error::Error>> {
-    let dump =
-        std::env::var("T2L_SMOLLM2_F32").map_err(|_| "set T2L_SMOLLM2_F32 to the f32 dump")?;
-    let bytes = std::fs::read(dump)?;
-    let st = safetensors::SafeTensors::deserialize(&bytes)?;
-    let mut weights = base_llm::WeightMap::default();
-    for (name, view) in st.tensors() {
-        let data = view
-            .data()
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        let shape = view.shape().to_vec();
-        weights
-            .tensors
-            .insert(name.to_string(), base_llm::HostTensor { shape, data });
-    }
-    let config = base_llm::LlamaConfig {
-        vocab_size: 49152,
-        hidden_size: 576,
-        intermediate_size: 1536,
-        num_hidden_layers: 30,
-        num_attention_heads: 9,
-        num_key_value_heads: 3,
-        head_dim: 64,
-        max_position_embeddings: 8192,
-        rms_norm_eps: 1e-5,
-        rope_theta: 100000.0,
-        bos_token_id: Some(1),
-        eos_token_ids: vec![2],
-        ..base_llm::LlamaConfig::tiny(49152)
-    };
-    Ok((config, weights))
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let prompt_tokens = arg("--prompt-tokens", 128);
     let new_tokens = arg("--new-tokens", 64);
@@ -102,10 +63,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let device = Default::default();
     let t = Instant::now();
-    // Read through the GGUF loader once `base_llm::loading` provides it.
-    let _ = gguf;
-    let (config, weights) = load_f32_dump()?;
-    let model = Llama::<B>::from_weights(config, weights, &device)?;
+    let model = Llama::<B>::load(&gguf, &device)?;
     let load_s = t.elapsed().as_secs_f64();
 
     let (mut best_prefill, mut best_decode) = (f64::INFINITY, f64::INFINITY);
