@@ -55,6 +55,12 @@ pub enum Command {
         after_help = "Examples:\n  t2l run --model assets/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf --chat --prompt \"What is the capital of France?\" --greedy\n  t2l run --model model.gguf --prompt \"def fib(n):\" --temperature 0.7 --top-p 0.9 --max-new-tokens 64 --json\n  t2l run --model model.gguf --chat --system \"Answer briefly.\" --prompt Hi --adapter out/my_adapter"
     )]
     Run(crate::commands::run::RunArgs),
+    /// Train a LoRA (oracle or multi-task), a reconstruction T2L or an SFT T2L from a config
+    /// file; `--resume` continues a killed run exactly.
+    #[command(
+        after_help = "Examples:\n  t2l train lora --config configs/oracle_sst2.toml\n  t2l train recon --config recon.toml --steps 2000 --out runs/recon\n  t2l train sft --config sft.toml --resume runs/sft"
+    )]
+    Train(crate::commands::train::TrainArgs),
 }
 
 /// `t2l inspect`.

@@ -12,6 +12,9 @@ pub enum CliError {
     /// From base-llm (model, tokenizer, generation).
     #[error(transparent)]
     Model(#[from] base_llm::Error),
+    /// From the trainers (configs, data, checkpoints).
+    #[error(transparent)]
+    Train(#[from] trainers::Error),
     /// The chosen device is not available.
     #[error("{0}")]
     Device(String),

@@ -67,18 +67,8 @@ impl ModelSource {
     pub fn load<B: Backend>(&self, device: &B::Device) -> Result<(Llama<B>, Box<dyn PairEncoder>)> {
         match self {
             ModelSource::Path { path } => {
-                let ckpt = base_llm::loading::load_checkpoint(path)?;
-                let tokenizer = match &ckpt.source {
-                    base_llm::loading::CheckpointSource::Gguf(p) => {
-                        let file = base_llm::loading::gguf::GgufFile::open(p)?;
-                        base_llm::text::Tokenizer::from_gguf(&file.metadata)?
-                    }
-                    base_llm::loading::CheckpointSource::HfDir(d) => {
-                        base_llm::text::Tokenizer::from_hf_dir(d)?
-                    }
-                };
-                let llm = Llama::from_weights(ckpt.config, ckpt.weights, device)?;
-                Ok((llm, Box::new(ChatEncoder::new(tokenizer)?)))
+                let bundle = base_llm::ModelBundle::<B>::load(path, device)?;
+                Ok((bundle.model, Box::new(ChatEncoder::new(bundle.tokenizer)?)))
             }
             ModelSource::TinyRandom {
                 seed,

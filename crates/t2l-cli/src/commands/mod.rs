@@ -3,3 +3,4 @@
 pub mod embed;
 pub mod inspect;
 pub mod run;
+pub mod train;
