@@ -4,7 +4,7 @@
 mod loading_support;
 
 use base_llm::config::Architecture;
-use base_llm::loading::gguf::{GgmlType, GgufFile};
+use base_llm::loading::gguf::{GgmlType, GgufFile, GgufValue};
 use base_llm::loading::load_checkpoint;
 use base_llm::{Adapters, Llama, LlamaConfig};
 use burn::backend::Flex;
@@ -107,6 +107,12 @@ fn config_defaults_when_optional_keys_are_absent() {
     ] {
         gguf.remove(k);
     }
+    // A tokenizer shorter than the (padded) embedding does not set the vocabulary.
+    let tokens = (0..10)
+        .map(|i| GgufValue::String(format!("t{i}")))
+        .collect();
+    gguf.metadata
+        .push(("tokenizer.ggml.tokens".into(), GgufValue::Array(tokens)));
     let (_dir, path) = write_temp("m.gguf", &gguf.build());
     let c = LlamaConfig::from_gguf(&GgufFile::open(&path).unwrap()).unwrap();
     assert_eq!(c.num_key_value_heads, c.num_attention_heads);

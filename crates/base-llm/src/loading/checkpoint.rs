@@ -81,12 +81,18 @@ pub fn load_checkpoint(path: impl AsRef<Path>) -> Result<Checkpoint> {
 
 /// Loads a GGUF file: [`LlamaConfig::from_gguf`] and [`GgufFile::weight_map`].
 pub fn load_gguf(path: impl AsRef<Path>) -> Result<Checkpoint> {
-    let file = GgufFile::open(path.as_ref())?;
-    let config = LlamaConfig::from_gguf(&file)?;
-    let weights = file.weight_map(&config)?;
-    Ok(Checkpoint {
-        config,
-        weights,
-        source: CheckpointSource::Gguf(path.as_ref().to_path_buf()),
-    })
+    Checkpoint::from_gguf(&GgufFile::open(path.as_ref())?)
+}
+
+impl Checkpoint {
+    /// The checkpoint of an already open GGUF file (so one parse can also serve the tokenizer).
+    pub fn from_gguf(file: &GgufFile) -> Result<Self> {
+        let config = LlamaConfig::from_gguf(file)?;
+        let weights = file.weight_map(&config)?;
+        Ok(Self {
+            config,
+            weights,
+            source: CheckpointSource::Gguf(file.path().to_path_buf()),
+        })
+    }
 }

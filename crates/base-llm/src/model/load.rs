@@ -6,7 +6,8 @@ use burn::prelude::*;
 
 use super::Llama;
 use crate::error::Result;
-use crate::loading::load_checkpoint;
+use crate::loading::gguf::GgufFile;
+use crate::loading::{Checkpoint, load_checkpoint};
 
 impl<B: Backend> Llama<B> {
     /// Loads a model from a `.gguf` file or a Hugging Face directory (`config.json` +
@@ -22,6 +23,13 @@ impl<B: Backend> Llama<B> {
     /// ```
     pub fn load(path: impl AsRef<Path>, device: &B::Device) -> Result<Self> {
         let ckpt = load_checkpoint(path)?;
+        Self::from_weights(ckpt.config, ckpt.weights, device)
+    }
+
+    /// Builds a model from an open GGUF file (the same file can rebuild the tokenizer from its
+    /// metadata, parsed once).
+    pub fn from_gguf(file: &GgufFile, device: &B::Device) -> Result<Self> {
+        let ckpt = Checkpoint::from_gguf(file)?;
         Self::from_weights(ckpt.config, ckpt.weights, device)
     }
 }

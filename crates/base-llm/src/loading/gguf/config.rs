@@ -12,8 +12,8 @@ impl LlamaConfig {
     /// `{arch}.feed_forward_length`, `{arch}.attention.head_count`, `{arch}.context_length`,
     /// `{arch}.attention.layer_norm_rms_epsilon`. Optional: `{arch}.attention.head_count_kv`
     /// (default: the head count), `{arch}.attention.key_length` (head width, default hidden /
-    /// heads), `{arch}.rope.freq_base` (10000), `{arch}.vocab_size` (else the length of
-    /// `tokenizer.ggml.tokens`, else the rows of `token_embd.weight`), `tokenizer.ggml.bos_token_id`,
+    /// heads), `{arch}.rope.freq_base` (10000), `{arch}.vocab_size` (else the rows of
+    /// `token_embd.weight`, else the length of `tokenizer.ggml.tokens`), `tokenizer.ggml.bos_token_id`,
     /// `tokenizer.ggml.eos_token_id` and `tokenizer.ggml.eot_token_id` (end-of-sequence tokens).
     /// The embedding is tied when there is no `output.weight`; q/k/v carry a bias when
     /// `blk.0.attn_q.bias` exists. Rotary scaling (`{arch}.rope.scaling.type` other than `none`,
@@ -68,15 +68,14 @@ impl LlamaConfig {
         if num_attention_heads == 0 {
             return Err(unsupported(key("attention.head_count"), "must be at least 1").into());
         }
-        let vocab_size = match opt_usize("vocab_size")? {
-            Some(v) => v,
-            None if md.contains("tokenizer.ggml.tokens") => {
-                md.get_array("tokenizer.ggml.tokens")?.len()
-            }
-            None => match file.tensor_info("token_embd.weight") {
-                Some(t) => t.shape()[0],
-                None => md.get_usize(&key("vocab_size"))?,
-            },
+        // The embedding rows are the model's vocabulary (it may be padded beyond the tokenizer's).
+        let vocab_size = match (
+            opt_usize("vocab_size")?,
+            file.tensor_info("token_embd.weight"),
+        ) {
+            (Some(v), _) => v,
+            (None, Some(t)) if t.dims.len() == 2 => t.dims[1] as usize,
+            (None, _) => md.get_array("tokenizer.ggml.tokens")?.len(),
         };
         let token = |k: &str| -> Result<Option<u32>> {
             Ok(if md.contains(k) {
