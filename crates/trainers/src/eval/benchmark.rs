@@ -291,7 +291,10 @@ pub fn load_split(data_root: &Path, benchmark: Benchmark, split: &str) -> Result
     }
     let rows: Vec<Value> = read_jsonl_gz(&path)?;
     let code_template = match benchmark.answer_kind() {
-        AnswerKind::Code => Some(benchmark_template(&data_root.join("tasks"), benchmark.name())?),
+        AnswerKind::Code => Some(benchmark_template(
+            &data_root.join("tasks"),
+            benchmark.name(),
+        )?),
         _ => None,
     };
     let mut examples = Vec::with_capacity(rows.len());
@@ -336,7 +339,12 @@ fn python_str(v: &Value) -> String {
     }
 }
 
-fn qa_example(benchmark: Benchmark, row: &Value, i: usize, at: &str) -> Result<Option<EvalExample>> {
+fn qa_example(
+    benchmark: Benchmark,
+    row: &Value,
+    i: usize,
+    at: &str,
+) -> Result<Option<EvalExample>> {
     let template = BenchmarkTemplate {
         user_template: benchmark.qa_template().unwrap_or_default().to_string(),
         response_field: answer_field(benchmark).to_string(),

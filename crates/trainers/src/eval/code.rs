@@ -56,9 +56,14 @@ mod tests {
     #[test]
     fn humaneval_body_and_full_function() {
         let p = program("    return x * x\n```", &he_task());
-        assert!(p.starts_with("import math\n\ndef sq(x):\n    \"\"\"Square.\"\"\"\n    return x * x\n"));
+        assert!(
+            p.starts_with("import math\n\ndef sq(x):\n    \"\"\"Square.\"\"\"\n    return x * x\n")
+        );
         let p = program("def sq(x):\n    return x * x\n```\ntext", &he_task());
-        assert!(p.starts_with("import math\ndef sq(x):\n    return x * x\n"), "{p}");
+        assert!(
+            p.starts_with("import math\ndef sq(x):\n    return x * x\n"),
+            "{p}"
+        );
         assert!(p.ends_with("check(sq)\n") && !p.contains("text"));
     }
 }

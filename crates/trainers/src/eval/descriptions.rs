@@ -62,7 +62,9 @@ impl FromStr for DescriptionSet {
             .ok_or_else(|| {
                 Error::config(
                     "descriptions",
-                    format!("unknown description set `{s}` (expected train, eval, other or random)"),
+                    format!(
+                        "unknown description set `{s}` (expected train, eval, other or random)"
+                    ),
                 )
             })
     }

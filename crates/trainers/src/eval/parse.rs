@@ -187,7 +187,10 @@ mod tests {
 
     #[test]
     fn code_block_cuts_at_the_fence() {
-        assert_eq!(code_block("def f():\n    return 1\n```\nbye"), "def f():\n    return 1\n");
+        assert_eq!(
+            code_block("def f():\n    return 1\n```\nbye"),
+            "def f():\n    return 1\n"
+        );
         assert_eq!(code_block("x = 1"), "x = 1");
     }
 }

@@ -171,7 +171,11 @@ pub fn argmax(values: &[f64]) -> usize {
 }
 
 /// The parsed prediction of a generated reply and whether it is correct (not for code).
-pub fn judge_reply(benchmark: Benchmark, example: &EvalExample, reply: &str) -> (Option<String>, bool) {
+pub fn judge_reply(
+    benchmark: Benchmark,
+    example: &EvalExample,
+    reply: &str,
+) -> (Option<String>, bool) {
     match (benchmark.answer_kind(), &example.gold) {
         (AnswerKind::Choice, _) => (
             parse::get_choice(reply),
@@ -196,7 +200,10 @@ mod tests {
     #[test]
     fn protocol_names() {
         assert_eq!(Protocol::parse_set("both").unwrap().len(), 2);
-        assert_eq!(Protocol::parse_set("loglik").unwrap(), vec![Protocol::Loglik]);
+        assert_eq!(
+            Protocol::parse_set("loglik").unwrap(),
+            vec![Protocol::Loglik]
+        );
         assert!(Protocol::parse_set("logprob").is_err());
     }
 

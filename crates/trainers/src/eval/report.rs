@@ -90,7 +90,12 @@ pub struct EvalReport {
 
 impl EvalReport {
     /// Builds the scores from the records, in method × benchmark × protocol order.
-    pub fn score(records: &[ExampleRecord], methods: &[String], benchmarks: &[Benchmark], protocols: &[Protocol]) -> Vec<Score> {
+    pub fn score(
+        records: &[ExampleRecord],
+        methods: &[String],
+        benchmarks: &[Benchmark],
+        protocols: &[Protocol],
+    ) -> Vec<Score> {
         let mut out = Vec::new();
         for m in methods {
             for &b in benchmarks {

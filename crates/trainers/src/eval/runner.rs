@@ -17,11 +17,15 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use crate::error::Result;
-use crate::eval::benchmark::{AnswerKind, Benchmark, BenchmarkSet, EvalExample, Gold, load_eval, load_split, subsample};
+use crate::eval::benchmark::{
+    AnswerKind, Benchmark, BenchmarkSet, EvalExample, Gold, load_eval, load_split, subsample,
+};
 use crate::eval::code::run_tests;
 use crate::eval::codec::EvalCodec;
 use crate::eval::descriptions::{DescriptionSet, descriptions};
-use crate::eval::protocol::{Protocol, argmax, choice_logprobs, generate_replies, judge_reply, user_turn};
+use crate::eval::protocol::{
+    Protocol, argmax, choice_logprobs, generate_replies, judge_reply, user_turn,
+};
 use crate::eval::report::{EvalReport, ExampleRecord};
 use crate::eval::sandbox::{Sandbox, SandboxConfig};
 
@@ -121,7 +125,12 @@ struct Job<'s> {
 impl<'a, B: Backend> Evaluator<'a, B> {
     /// An evaluator over `model` with its tokenizer; benchmarks are read from
     /// `data_root/benchmarks/` and descriptions from `data_root/tasks/benchmarks.json`.
-    pub fn new(model: &'a mut Llama<B>, codec: &'a dyn EvalCodec, data_root: PathBuf, options: EvalOptions) -> Self {
+    pub fn new(
+        model: &'a mut Llama<B>,
+        codec: &'a dyn EvalCodec,
+        data_root: PathBuf,
+        options: EvalOptions,
+    ) -> Self {
         Self {
             model,
             codec,
@@ -139,7 +148,12 @@ impl<'a, B: Backend> Evaluator<'a, B> {
     }
 
     /// Evaluates every method on every benchmark. `model_name` is recorded in the report.
-    pub fn run(&mut self, model_name: &str, benchmarks: &[Benchmark], methods: &[Method<'_, B>]) -> Result<EvalReport> {
+    pub fn run(
+        &mut self,
+        model_name: &str,
+        benchmarks: &[Benchmark],
+        methods: &[Method<'_, B>],
+    ) -> Result<EvalReport> {
         let start = Instant::now();
         let tasks_dir = self.data_root.join("tasks");
         let mut sets = Vec::with_capacity(benchmarks.len());
@@ -149,7 +163,11 @@ impl<'a, B: Backend> Evaluator<'a, B> {
             set.examples = keep.into_iter().map(|i| set.examples[i].clone()).collect();
             sets.push(set);
         }
-        if benchmarks.iter().any(|b| b.answer_kind() == AnswerKind::Code) && self.sandbox.is_none() {
+        if benchmarks
+            .iter()
+            .any(|b| b.answer_kind() == AnswerKind::Code)
+            && self.sandbox.is_none()
+        {
             self.sandbox = Some(Sandbox::new(self.options.sandbox.clone())?);
         }
         // Work list, fixed order.
@@ -158,10 +176,12 @@ impl<'a, B: Backend> Evaluator<'a, B> {
         for (mi, m) in methods.iter().enumerate() {
             for (si, set) in sets.iter().enumerate() {
                 let descs: Vec<Option<String>> = match m {
-                    Method::T2l { set: ds, .. } => descriptions(&tasks_dir, set.benchmark, *ds, self.options.seed)?
-                        .into_iter()
-                        .map(Some)
-                        .collect(),
+                    Method::T2l { set: ds, .. } => {
+                        descriptions(&tasks_dir, set.benchmark, *ds, self.options.seed)?
+                            .into_iter()
+                            .map(Some)
+                            .collect()
+                    }
                     _ => vec![None],
                 };
                 let protocols = self.protocols_for(set.benchmark).len() as u64;
@@ -179,8 +199,9 @@ impl<'a, B: Backend> Evaluator<'a, B> {
             let method = &methods[mi];
             let set = &sets[si];
             let context = match method {
-                Method::TaskDescription => descriptions(&tasks_dir, set.benchmark, DescriptionSet::Train, 0)?
-                    .remove(0),
+                Method::TaskDescription => {
+                    descriptions(&tasks_dir, set.benchmark, DescriptionSet::Train, 0)?.remove(0)
+                }
                 Method::KShot(k) => self.shots(set.benchmark, *k)?,
                 _ => String::new(),
             };
@@ -192,7 +213,9 @@ impl<'a, B: Backend> Evaluator<'a, B> {
             };
             let adapter = match (method, &description) {
                 (Method::Adapter { adapter, .. }, _) => Some(std::borrow::Cow::Borrowed(*adapter)),
-                (Method::T2l { generate, .. }, Some(d)) => Some(std::borrow::Cow::Owned(generate(d)?)),
+                (Method::T2l { generate, .. }, Some(d)) => {
+                    Some(std::borrow::Cow::Owned(generate(d)?))
+                }
                 _ => None,
             };
             match adapter {
@@ -257,7 +280,10 @@ impl<'a, B: Backend> Evaluator<'a, B> {
         let bs = self.options.batch_size.max(1);
         for protocol in self.protocols_for(b) {
             for chunk in job.set.examples.chunks(bs) {
-                let users: Vec<String> = chunk.iter().map(|e| user_turn(&job.context, &e.prompt)).collect();
+                let users: Vec<String> = chunk
+                    .iter()
+                    .map(|e| user_turn(&job.context, &e.prompt))
+                    .collect();
                 let record = |e: &EvalExample, prompt_tokens| ExampleRecord {
                     method: job.method.clone(),
                     benchmark: b,
@@ -274,7 +300,8 @@ impl<'a, B: Backend> Evaluator<'a, B> {
                 };
                 match protocol {
                     Protocol::Loglik => {
-                        let choices: Vec<&[String]> = chunk.iter().map(|e| e.choices.as_slice()).collect();
+                        let choices: Vec<&[String]> =
+                            chunk.iter().map(|e| e.choices.as_slice()).collect();
                         let scored = choice_logprobs(self.model, self.codec, &users, &choices)?;
                         for (e, (len, lp)) in chunk.iter().zip(scored) {
                             let k = argmax(&lp);
@@ -287,11 +314,20 @@ impl<'a, B: Backend> Evaluator<'a, B> {
                     }
                     Protocol::Generate => {
                         let (max_new, stops) = match b.answer_kind() {
-                            AnswerKind::Code => (self.options.max_new_tokens_long, vec!["```".to_string()]),
+                            AnswerKind::Code => {
+                                (self.options.max_new_tokens_long, vec!["```".to_string()])
+                            }
                             AnswerKind::Number => (self.options.max_new_tokens_long, Vec::new()),
                             _ => (self.options.max_new_tokens, Vec::new()),
                         };
-                        let replies = generate_replies(self.model, self.codec, &users, b.prefill(), max_new, &stops)?;
+                        let replies = generate_replies(
+                            self.model,
+                            self.codec,
+                            &users,
+                            b.prefill(),
+                            max_new,
+                            &stops,
+                        )?;
                         for (e, reply) in chunk.iter().zip(replies) {
                             let mut r = record(e, reply.prompt_tokens);
                             match (&e.gold, &self.sandbox) {

@@ -247,7 +247,13 @@ impl Sandbox {
         let stdout = File::create(&out_path).map_err(|e| Error::io(&out_path, e))?;
         let stderr = File::create(&err_path).map_err(|e| Error::io(&err_path, e))?;
         if self.isolation.unprivileged_user {
-            for p in [path, &path.join("guard.py"), &path.join("solution.py"), &out_path, &err_path] {
+            for p in [
+                path,
+                &path.join("guard.py"),
+                &path.join("solution.py"),
+                &out_path,
+                &err_path,
+            ] {
                 chown(p, NOBODY)?;
             }
         }
@@ -353,8 +359,9 @@ struct Limits {
 
 impl Limits {
     fn apply(&self) -> std::io::Result<()> {
+        // Every call used here returns -1 on failure (setsid returns the new session id).
         let check = |r: libc::c_int| {
-            if r == 0 {
+            if r != -1 {
                 Ok(())
             } else {
                 Err(std::io::Error::last_os_error())
@@ -421,7 +428,12 @@ fn tasks_of_user(uid: u32) -> u64 {
     };
     let mut n = 0;
     for e in entries.flatten() {
-        if !e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+        if !e
+            .file_name()
+            .to_string_lossy()
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+        {
             continue;
         }
         let Ok(status) = std::fs::read_to_string(e.path().join("status")) else {
