@@ -120,3 +120,79 @@ fn config_defaults_when_optional_keys_are_absent() {
     assert_eq!(c.vocab_size, 64, "from token_embd.weight rows");
     assert_eq!(c.bos_token_id, None);
 }
+
+/// llama.cpp's `rope_freqs` divisors for Llama-3 scaling (convert_hf_to_gguf.py, LlamaModel).
+fn llama_cpp_rope_factors(
+    dim: usize,
+    base: f64,
+    factor: f64,
+    low: f64,
+    high: f64,
+    old: f64,
+) -> Vec<f32> {
+    (0..dim / 2)
+        .map(|i| {
+            let freq = 1.0 / base.powf((2 * i) as f64 / dim as f64);
+            let wavelen = 2.0 * std::f64::consts::PI / freq;
+            let f = if wavelen < old / high {
+                1.0
+            } else if wavelen > old / low {
+                factor
+            } else {
+                let smooth = (old / wavelen - low) / (high - low);
+                1.0 / ((1.0 - smooth) / factor + smooth)
+            };
+            f as f32
+        })
+        .collect()
+}
+
+#[test]
+fn llama3_rope_scaling_is_recovered_from_rope_freqs() {
+    let config = LlamaConfig {
+        head_dim: 64,
+        rope_theta: 500000.0,
+        ..tiny_config(Architecture::Llama, true)
+    };
+    let (mut gguf, weights) = tiny_gguf(&config, 9);
+    let factors = llama_cpp_rope_factors(64, 500000.0, 32.0, 1.0, 4.0, 8192.0);
+    assert!(factors.iter().any(|&f| f == 1.0) && factors.iter().any(|&f| f == 32.0));
+    assert!(
+        factors.iter().any(|&f| f > 1.0 && f < 32.0),
+        "some smoothed divisors"
+    );
+    gguf.tensors.push(loading_support::RawTensor {
+        name: "rope_freqs.weight".into(),
+        dims: vec![32],
+        type_id: 0,
+        data: loading_support::f32_bytes(&factors),
+        offset_override: None,
+    });
+    let (_dir, path) = write_temp("l3.gguf", &gguf.build());
+    let ckpt = load_checkpoint(&path).unwrap();
+    let want = base_llm::RopeScaling {
+        factor: 32.0,
+        low_freq_factor: 1.0,
+        high_freq_factor: 4.0,
+        original_max_position_embeddings: 8192,
+    };
+    assert_eq!(ckpt.config.rope_scaling, Some(want.clone()));
+    let scaled = LlamaConfig {
+        rope_scaling: Some(want),
+        ..config.clone()
+    };
+    let from_gguf = Llama::<B>::load(&path, &Default::default()).unwrap();
+    let direct = Llama::<B>::from_weights(scaled, weights, &Default::default()).unwrap();
+    assert_eq!(logits(&from_gguf), logits(&direct));
+
+    // Divisors that fit no Llama-3 parameters are an error naming the tensor.
+    let last = gguf.tensors.len() - 1;
+    gguf.tensors[last].data = loading_support::f32_bytes(&[3.0; 32]);
+    let (_dir, path) = write_temp("bad.gguf", &gguf.build());
+    match load_checkpoint(&path).unwrap_err() {
+        base_llm::Error::Load(base_llm::loading::LoadError::ConfigField { field, .. }) => {
+            assert_eq!(field, "rope_freqs.weight")
+        }
+        e => panic!("{e:?}"),
+    }
+}

@@ -165,6 +165,7 @@ pub fn metadata_for(config: &LlamaConfig) -> Vec<(String, GgufValue)> {
         (k("feed_forward_length"), u(config.intermediate_size)),
         (k("attention.head_count"), u(config.num_attention_heads)),
         (k("attention.head_count_kv"), u(config.num_key_value_heads)),
+        (k("attention.key_length"), u(config.head_dim)),
         (
             k("rope.freq_base"),
             GgufValue::F32(config.rope_theta as f32),

@@ -1,5 +1,6 @@
 //! [`LlamaConfig`] from the `{arch}.*` and `tokenizer.ggml.*` metadata of a GGUF file.
 
+use super::rope_freqs::scaling_from_factors;
 use super::{GgufFile, GgufMetadata, GgufValue};
 use crate::config::{Architecture, LlamaConfig};
 use crate::error::Result;
@@ -16,8 +17,10 @@ impl LlamaConfig {
     /// `token_embd.weight`, else the length of `tokenizer.ggml.tokens`), `tokenizer.ggml.bos_token_id`,
     /// `tokenizer.ggml.eos_token_id` and `tokenizer.ggml.eot_token_id` (end-of-sequence tokens).
     /// The embedding is tied when there is no `output.weight`; q/k/v carry a bias when
-    /// `blk.0.attn_q.bias` exists. Rotary scaling (`{arch}.rope.scaling.type` other than `none`,
-    /// or a `rope_freqs.weight` tensor) is an error rather than a silently wrong model.
+    /// `blk.0.attn_q.bias` exists. Llama-3 rotary scaling is recovered from the
+    /// `rope_freqs.weight` divisors ([`super::rope_freqs`]); other scaling
+    /// (`{arch}.rope.scaling.type` other than `none`, or divisors that fit no Llama-3 parameters)
+    /// is an error rather than a silently wrong model.
     pub fn from_gguf(file: &GgufFile) -> Result<Self> {
         let md = &file.metadata;
         let arch = md.get_str("general.architecture")?;
@@ -56,13 +59,6 @@ impl LlamaConfig {
                 .into());
             }
         }
-        if file.tensor_info("rope_freqs.weight").is_some() {
-            return Err(unsupported(
-                "rope_freqs.weight".into(),
-                "Llama-3 rotary frequency factors from GGUF are not supported; load the Hugging Face checkpoint",
-            )
-            .into());
-        }
         let hidden_size = md.get_usize(&key("embedding_length"))?;
         let num_attention_heads = md.get_usize(&key("attention.head_count"))?;
         if num_attention_heads == 0 {
@@ -92,7 +88,7 @@ impl LlamaConfig {
                 eos_token_ids.push(id);
             }
         }
-        let config = Self {
+        let mut config = Self {
             architecture,
             vocab_size,
             hidden_size,
@@ -116,6 +112,18 @@ impl LlamaConfig {
             bos_token_id: token("tokenizer.ggml.bos_token_id")?,
             eos_token_ids,
         };
+        if file.tensor_info("rope_freqs.weight").is_some() {
+            let factors = file.tensor_f32("rope_freqs.weight")?.data;
+            config.rope_scaling =
+                scaling_from_factors(&factors, config.head_dim, config.rope_theta).ok_or_else(
+                    || {
+                        unsupported(
+                            "rope_freqs.weight".into(),
+                            "the rotary frequency divisors match no Llama-3 scaling parameters",
+                        )
+                    },
+                )?;
+        }
         config.validate()?;
         Ok(config)
     }

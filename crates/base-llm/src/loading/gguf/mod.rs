@@ -6,6 +6,7 @@
 //! - [`dequant`]: ggml block formats to f32.
 //! - [`names`]: GGUF tensor names ⇄ Hugging Face names.
 //! - [`config`]: `LlamaConfig::from_gguf` (`{arch}.*` metadata).
+//! - [`rope_freqs`]: Llama-3 rotary scaling recovered from `rope_freqs.weight`.
 //! - [`weights`]: `GgufFile::weight_map`, the Hugging Face [`crate::WeightMap`] of a file.
 //!
 //! ```no_run
@@ -22,6 +23,7 @@ pub mod dequant;
 pub mod metadata;
 pub mod names;
 pub mod reader;
+pub mod rope_freqs;
 pub mod tensor_info;
 pub mod value;
 pub mod weights;
