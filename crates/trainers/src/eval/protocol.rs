@@ -86,7 +86,17 @@ pub fn user_turn(context: &str, prompt: &str) -> String {
     }
 }
 
-/// Greedy replies to `users` (one batch, left-padded), each after `prefill`.
+/// The last `room` ids (prompts longer than the model's context lose their start, as the SFT
+/// data's left truncation does).
+fn keep_tail(mut ids: Vec<u32>, room: usize) -> Vec<u32> {
+    if ids.len() > room {
+        ids.drain(..ids.len() - room);
+    }
+    ids
+}
+
+/// Greedy replies to `users` (one batch, left-padded), each after `prefill`; prompts are cut
+/// from the left to leave `max_new_tokens` of context.
 pub fn generate_replies<B: Backend>(
     model: &Llama<B>,
     codec: &dyn EvalCodec,
@@ -95,9 +105,14 @@ pub fn generate_replies<B: Backend>(
     max_new_tokens: usize,
     stop_strings: &[String],
 ) -> Result<Vec<Reply>> {
+    let room = model
+        .config()
+        .max_position_embeddings
+        .saturating_sub(max_new_tokens)
+        .max(1);
     let prompts = users
         .iter()
-        .map(|u| codec.prompt_ids(u, prefill))
+        .map(|u| Ok(keep_tail(codec.prompt_ids(u, prefill)?, room)))
         .collect::<Result<Vec<_>>>()?;
     let config = GenerationConfig {
         max_new_tokens,
@@ -129,6 +144,7 @@ pub fn choice_logprobs<B: Backend>(
     users: &[String],
     choices: &[&[String]],
 ) -> Result<Vec<(usize, Vec<f64>)>> {
+    let max_pos = model.config().max_position_embeddings;
     let mut pairs = Vec::new();
     let mut prompt_lens = Vec::with_capacity(users.len());
     for (user, labels) in users.iter().zip(choices) {
@@ -138,6 +154,8 @@ pub fn choice_logprobs<B: Backend>(
         let mut len = 0;
         for label in labels.iter() {
             let (p, r) = codec.answer_ids(user, label)?;
+            let room = max_pos.saturating_sub(r.len()).max(1);
+            let p = keep_tail(p, room);
             len = p.len();
             pairs.push((p, r));
         }
