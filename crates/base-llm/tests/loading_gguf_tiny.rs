@@ -156,7 +156,7 @@ fn llama3_rope_scaling_is_recovered_from_rope_freqs() {
     };
     let (mut gguf, weights) = tiny_gguf(&config, 9);
     let factors = llama_cpp_rope_factors(64, 500000.0, 32.0, 1.0, 4.0, 8192.0);
-    assert!(factors.iter().any(|&f| f == 1.0) && factors.iter().any(|&f| f == 32.0));
+    assert!(factors.contains(&1.0) && factors.contains(&32.0));
     assert!(
         factors.iter().any(|&f| f > 1.0 && f < 32.0),
         "some smoothed divisors"
