@@ -3,44 +3,18 @@
 //! transformers built, and greedy decoding yields transformers' continuation
 //! (`fixtures/model/smollm2_golden.json`, made by `scripts/golden/smollm2_logits.py`).
 
-use std::path::PathBuf;
+mod text_support;
 
 use base_llm::loading::CheckpointSource;
 use base_llm::{Adapters, Error, FinishReason, GenerationConfig, ModelBundle, Prompt};
-use serde_json::Value;
+use text_support::{fixture_json, smollm2_gguf, u32s};
 
 type B = burn::backend::Flex;
 
-fn assets() -> PathBuf {
-    std::env::var_os("T2L_ASSETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets"))
-}
-
-fn u32s(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as u32)
-        .collect()
-}
-
 #[test]
 fn smollm2_bundle_chat_prompt_and_greedy_continuation_match_transformers() {
-    let gguf = assets().join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
-    assert!(
-        gguf.exists(),
-        "{} is missing: run scripts/fetch-assets.sh",
-        gguf.display()
-    );
-    let fx: Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/fixtures/model/smollm2_golden.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let gguf = smollm2_gguf();
+    let fx = fixture_json("model/smollm2_golden.json");
     let chat = fx["prompts"]
         .as_array()
         .unwrap()

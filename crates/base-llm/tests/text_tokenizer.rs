@@ -1,7 +1,7 @@
 //! Tokenizers built from small synthetic GGUF tokenizer metadata and from `tokenizer.json` files:
 //! special and added tokens, BOS handling, pre-tokenizer families, no padding, typed errors.
 
-use std::path::PathBuf;
+mod text_support;
 
 use base_llm::Error;
 use base_llm::text::gguf_tokenizer::byte_level_alphabet;
@@ -224,15 +224,7 @@ fn hf_dir_round_trip_keeps_ids_template_and_never_pads() {
 
 #[test]
 fn minilm_tokenizer_json_is_not_padded() {
-    let dir = std::env::var_os("T2L_ASSETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets"))
-        .join("all-minilm-l6-v2");
-    assert!(
-        dir.exists(),
-        "{} is missing: run scripts/fetch-assets.sh",
-        dir.display()
-    );
+    let dir = text_support::asset("all-minilm-l6-v2");
     let tok = Tokenizer::from_hf_dir(&dir).unwrap();
     // [CLS] hello world [SEP], not 128 ids of padding.
     assert_eq!(

@@ -3,35 +3,24 @@
 //! `gguf_file=` tokenizer gives for strings with digits, contractions, code, accents, CJK, emoji,
 //! whitespace runs, control and user-defined tokens (`scripts/golden/tiny_bpe_tokenizers.py`).
 
-use std::path::PathBuf;
+mod text_support;
 
 use base_llm::loading::gguf::GgufFile;
 use base_llm::text::Tokenizer;
-use serde_json::Value;
-
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/text")
-}
-
-fn ids(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as u32)
-        .collect()
-}
+use text_support::{fixture_json, fixture_path, u32s as ids};
 
 #[test]
 fn llama_bpe_and_qwen2_tokenizers_match_transformers() {
-    let fx: Value = serde_json::from_str(
-        &std::fs::read_to_string(fixtures().join("tiny_bpe_tokenizers.json")).unwrap(),
-    )
-    .unwrap();
+    let fx = fixture_json("text/tiny_bpe_tokenizers.json");
     let families = fx["families"].as_array().unwrap();
     assert_eq!(families.len(), 2);
     for family in families {
         let pre = family["pre"].as_str().unwrap();
-        let file = GgufFile::open(fixtures().join(family["gguf"].as_str().unwrap())).unwrap();
+        let file = GgufFile::open(fixture_path(&format!(
+            "text/{}",
+            family["gguf"].as_str().unwrap()
+        )))
+        .unwrap();
         assert_eq!(
             file.metadata.get_str("tokenizer.ggml.pre").unwrap(),
             pre,

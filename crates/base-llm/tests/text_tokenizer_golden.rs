@@ -3,48 +3,21 @@
 //! identical for every string, decodes identical, decode(encode(x)) == x, and the chat template
 //! rendered byte for byte the same.
 
-use std::path::PathBuf;
+mod text_support;
 
 use base_llm::loading::gguf::GgufFile;
 use base_llm::text::{ChatMessage, Tokenizer};
-use serde_json::Value;
-
-fn gguf_path() -> PathBuf {
-    let path = std::env::var_os("T2L_ASSETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets"))
-        .join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/fetch-assets.sh",
-        path.display()
-    );
-    path
-}
-
-fn fixture() -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/text/smollm2_tokenizer.json");
-    serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("json")
-}
-
-fn ids(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .expect("id list")
-        .iter()
-        .map(|x| x.as_u64().expect("id") as u32)
-        .collect()
-}
+use text_support::{fixture_json, smollm2_gguf, u32s as ids};
 
 fn tokenizer() -> Tokenizer {
-    let gguf = GgufFile::open(gguf_path()).expect("GGUF opens");
+    let gguf = GgufFile::open(smollm2_gguf()).expect("GGUF opens");
     Tokenizer::from_gguf(&gguf.metadata).expect("tokenizer rebuilt")
 }
 
 #[test]
 fn smollm2_tokenizer_matches_transformers() {
     let tok = tokenizer();
-    let fx = fixture();
+    let fx = fixture_json("text/smollm2_tokenizer.json");
 
     assert_eq!(tok.vocab_size() as u64, fx["vocab_size"].as_u64().unwrap());
     let special = tok.special_tokens();
@@ -85,7 +58,7 @@ fn smollm2_tokenizer_matches_transformers() {
 #[test]
 fn smollm2_chat_template_matches_transformers() {
     let tok = tokenizer();
-    let fx = fixture();
+    let fx = fixture_json("text/smollm2_tokenizer.json");
     let chats = fx["chat"].as_array().unwrap();
     assert!(chats.len() >= 3);
     for chat in chats {
