@@ -117,3 +117,15 @@ impl<B: Backend> ModuleVisitor<B> for Count {
         self.0 += 1;
     }
 }
+
+#[test]
+fn shipped_configs_parse() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+    let sft: T2lSftConfig =
+        trainers::config::load_config(&dir.join("smollm2_t2l_sft_short.toml")).unwrap();
+    assert_eq!(sft.data.val_heldout_tasks.len(), 10);
+    assert_eq!(sft.loss.label_smoothing, 0.1);
+    let lora: trainers::lora_sft::LoraSftConfig =
+        trainers::config::load_config(&dir.join("smollm2_oracle_glue_sst2.toml")).unwrap();
+    assert_eq!(lora.data.points_per_task, 8);
+}
