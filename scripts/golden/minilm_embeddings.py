@@ -4,7 +4,8 @@
 Loads the model offline from the local assets directory (scripts/fetch-assets.sh) and writes
 crates/text-embed/tests/fixtures/minilm_golden.json: the texts (incl. an empty string and a
 600-word text that gets truncated at 256 tokens), their token counts, their embeddings
-(normalised, rounded to 7 decimals) and the reference cosine of the two "man eating" sentences.
+(normalised, rounded to 7 decimals), the reference cosine of the two "man eating" sentences, and
+CLS-pooled unnormalised embeddings of the first three texts (the BGE-style path).
 
     python3 scripts/golden/minilm_embeddings.py [ASSETS_DIR]
 """
@@ -20,7 +21,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import sentence_transformers  # noqa: E402
 import torch  # noqa: E402
-from sentence_transformers import SentenceTransformer  # noqa: E402
+from sentence_transformers import SentenceTransformer, models  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 assets = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(os.environ.get("T2L_ASSETS", ROOT / "assets"))
@@ -54,6 +55,12 @@ alone = np.stack([model.encode([t], convert_to_numpy=True)[0] for t in texts])
 assert np.abs(alone - emb).max() < 1e-5, np.abs(alone - emb).max()
 tok = model.tokenizer(texts, truncation=True, max_length=model.max_seq_length)
 n_tokens = [len(ids) for ids in tok["input_ids"]]
+# CLS pooling without normalisation (the BGE-style path) on the first three texts.
+cls_model = SentenceTransformer(
+    modules=[models.Transformer(str(model_dir), max_seq_length=256), models.Pooling(384, "cls")],
+    device="cpu",
+)
+cls_emb = cls_model.encode(texts[:3], convert_to_numpy=True)
 a, b = emb[0], emb[1]
 cos = float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
 
@@ -66,6 +73,7 @@ fixture = {
     "n_tokens": n_tokens,
     "cosine_0_1": round(cos, 7),
     "embeddings": [[round(float(x), 7) for x in row] for row in emb],
+    "cls_embeddings": [[round(float(x), 6) for x in row] for row in cls_emb],
 }
 out.parent.mkdir(parents=True, exist_ok=True)
 out.write_text(json.dumps(fixture, ensure_ascii=False) + "\n")

@@ -30,6 +30,7 @@ struct Golden {
     n_tokens: Vec<usize>,
     cosine_0_1: f64,
     embeddings: Vec<Vec<f32>>,
+    cls_embeddings: Vec<Vec<f32>>,
 }
 
 fn golden() -> Golden {
@@ -52,19 +53,23 @@ fn golden() -> Golden {
             .map(|n| n.as_u64().unwrap() as usize)
             .collect(),
         cosine_0_1: v["cosine_0_1"].as_f64().unwrap(),
-        embeddings: v["embeddings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| {
-                r.as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|x| x.as_f64().unwrap() as f32)
-                    .collect()
-            })
-            .collect(),
+        embeddings: matrix(&v["embeddings"]),
+        cls_embeddings: matrix(&v["cls_embeddings"]),
     }
+}
+
+fn matrix(v: &serde_json::Value) -> Vec<Vec<f32>> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect()
+        })
+        .collect()
 }
 
 fn rows(t: Tensor<B, 2>) -> Vec<Vec<f32>> {
@@ -111,6 +116,10 @@ fn matches_sentence_transformers_per_text() {
             counts[i]
         );
         assert!(max_diff < 1e-3, "text {i}: max |Δ| {max_diff}");
+        eprintln!(
+            "text {i}: {} tokens, cosine {cos:.7}, max |Δ| {max_diff:.2e}",
+            counts[i]
+        );
         let norm: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
         approx::assert_abs_diff_eq!(norm, 1.0, epsilon = 1e-5);
     }
@@ -125,6 +134,7 @@ fn man_eating_sentences_have_the_reference_cosine() {
             .unwrap(),
     );
     let cos = cosine_similarity(&v[0], &v[1]);
+    eprintln!("cos = {cos:.6} (sentence-transformers {:.6})", g.cosine_0_1);
     assert!((cos - 0.7553).abs() <= 1e-3, "cosine {cos}");
     assert!(
         (cos - g.cosine_0_1).abs() <= 1e-4,
@@ -191,4 +201,38 @@ fn task_embedding_of_a_description_has_norm_sqrt_dim() {
         .map(|(x, y)| (x - y).abs())
         .fold(0f32, f32::max);
     assert!(diff < 1e-5, "{diff}");
+}
+
+#[test]
+fn cls_pooling_without_normalisation_matches_sentence_transformers() {
+    let g = golden();
+    let e = BertEmbedder::<B>::load_with(
+        &model_dir(),
+        &BertEmbedderOptions {
+            pooling: Some(Pooling::Cls),
+            normalize: Some(false),
+            ..Default::default()
+        },
+        &Default::default(),
+    )
+    .unwrap();
+    assert!(e.id().ends_with(":cls:max256"), "{}", e.id());
+    let refs: Vec<&str> = g.texts[..g.cls_embeddings.len()]
+        .iter()
+        .map(String::as_str)
+        .collect();
+    let got = rows(e.embed(&refs).unwrap());
+    for (i, (a, b)) in got.iter().zip(&g.cls_embeddings).enumerate() {
+        let cos = cosine_similarity(a, b);
+        let max_diff = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        assert!(cos >= 0.9999, "text {i}: cosine {cos}");
+        assert!(
+            max_diff < 1e-3,
+            "text {i}: max |Δ| {max_diff} (unnormalised, norm ≈ 7)"
+        );
+    }
 }
