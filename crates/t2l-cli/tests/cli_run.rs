@@ -1,15 +1,15 @@
 //! End-to-end tests of `t2l run` on the real SmolLM2-135M-Instruct GGUF: greedy chat continuation
-//! equal to transformers' (`base-llm/tests/fixtures/model/smollm2_golden.json`), plain text, and
-//! one-line errors with a non-zero exit.
+//! equal to transformers' (`base-llm/tests/fixtures/model/smollm2_golden.json`), plain text,
+//! adapters merged in, and one-line errors with a non-zero exit.
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn t2l() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_t2l"))
-}
+/// The golden chat prompt's user message (default system prompt of the template).
+const CHAT_PROMPT: &str = "What is 7 times 8? Answer briefly.";
 
 fn gguf() -> PathBuf {
     let path = std::env::var_os("T2L_ASSETS")
@@ -22,6 +22,56 @@ fn gguf() -> PathBuf {
         path.display()
     );
     path
+}
+
+/// `t2l run --model <model> ARGS...`.
+fn t2l_run<S: AsRef<OsStr>>(model: &Path, args: impl IntoIterator<Item = S>) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_t2l"))
+        .arg("run")
+        .arg("--model")
+        .arg(model)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Runs on the real GGUF and expects success.
+fn run_ok<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> Output {
+    let out = t2l_run(&gguf(), args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Expects a failure reported as one `t2l: error: ...` line on stderr; returns that line.
+fn one_line_error(out: &Output) -> String {
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr).trim_end().to_string();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("t2l: error: "), "{err}");
+    err
+}
+
+/// Token ids of `--json --chat --greedy --max-new-tokens 8` on the golden prompt, plus `extra`.
+fn chat_greedy_json<S: AsRef<OsStr>>(extra: impl IntoIterator<Item = S>) -> Value {
+    let mut args: Vec<std::ffi::OsString> = [
+        "--json",
+        "--chat",
+        "--greedy",
+        "--max-new-tokens",
+        "8",
+        "--prompt",
+        CHAT_PROMPT,
+    ]
+    .iter()
+    .map(Into::into)
+    .collect();
+    args.extend(extra.into_iter().map(|a| a.as_ref().to_os_string()));
+    serde_json::from_slice(&run_ok(args).stdout).unwrap()
 }
 
 fn golden_chat() -> Value {
@@ -37,35 +87,18 @@ fn golden_chat() -> Value {
         .clone()
 }
 
+fn golden_first_8() -> Vec<Value> {
+    golden_chat()["greedy_ids"].as_array().unwrap()[..8].to_vec()
+}
+
 #[test]
 fn run_chat_greedy_json_matches_transformers() {
-    let chat = golden_chat();
-    let out = t2l()
-        .args([
-            "run",
-            "--json",
-            "--chat",
-            "--greedy",
-            "--max-new-tokens",
-            "8",
-        ])
-        .arg("--model")
-        .arg(gguf())
-        .args(["--prompt", "What is 7 times 8? Answer briefly."])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let want: Vec<Value> = chat["greedy_ids"].as_array().unwrap()[..8].to_vec();
-    assert_eq!(v["token_ids"].as_array().unwrap(), &want);
+    let v = chat_greedy_json::<&str>([]);
+    assert_eq!(v["token_ids"].as_array().unwrap(), &golden_first_8());
     assert_eq!(v["text"], "7 * 8 = 56");
     assert_eq!(
         v["prompt_tokens"].as_u64().unwrap() as usize,
-        chat["input_ids"].as_array().unwrap().len()
+        golden_chat()["input_ids"].as_array().unwrap().len()
     );
     assert_eq!(v["finish_reason"], "max_new_tokens");
     assert!(v["tokens_per_second"].as_f64().unwrap() > 0.0);
@@ -73,18 +106,14 @@ fn run_chat_greedy_json_matches_transformers() {
 
 #[test]
 fn run_plain_text_prints_the_continuation() {
-    let out = t2l()
-        .args(["run", "--quiet", "--greedy", "--max-new-tokens", "3"])
-        .arg("--model")
-        .arg(gguf())
-        .args(["--prompt", "The capital of France is"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run_ok([
+        "--quiet",
+        "--greedy",
+        "--max-new-tokens",
+        "3",
+        "--prompt",
+        "The capital of France is",
+    ]);
     // transformers' greedy ids 7042, 30, 198 decode to " Paris.\n"; println adds one newline.
     assert_eq!(String::from_utf8_lossy(&out.stdout), " Paris.\n\n");
     assert!(out.stderr.is_empty(), "--quiet prints nothing on stderr");
@@ -92,72 +121,34 @@ fn run_plain_text_prints_the_continuation() {
 
 #[test]
 fn run_missing_model_is_one_line_error() {
-    let out = t2l()
-        .args([
-            "run",
-            "--model",
-            "/nonexistent/model.gguf",
-            "--prompt",
-            "hi",
-        ])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    assert!(err.starts_with("t2l: error: "), "{err}");
+    let out = t2l_run(Path::new("/nonexistent/model.gguf"), ["--prompt", "hi"]);
+    let err = one_line_error(&out);
     assert!(err.contains("/nonexistent/model.gguf"), "{err}");
-    assert!(out.stdout.is_empty());
 }
 
 #[test]
 fn run_rejects_bad_arguments() {
-    // An adapter that is not a PEFT directory.
     let dir = tempfile::tempdir().unwrap();
-    let out = t2l()
-        .arg("run")
-        .arg("--model")
-        .arg(gguf())
-        .args(["--prompt", "hi", "--adapter"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let mut args = vec!["--prompt".into(), "hi".into(), "--adapter".into()];
+    args.push(dir.path().as_os_str().to_os_string());
+    let err = one_line_error(&t2l_run(&gguf(), args));
     assert!(err.contains("not a PEFT adapter directory"), "{err}");
 
-    // A non-positive temperature.
-    let out = t2l()
-        .arg("run")
-        .arg("--model")
-        .arg(gguf())
-        .args(["--prompt", "hi", "--temperature", "0"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--temperature"));
+    let err = one_line_error(&t2l_run(&gguf(), ["--prompt", "hi", "--temperature", "0"]));
+    assert!(err.contains("--temperature"), "{err}");
 
-    // --greedy and --temperature together (clap).
-    let out = t2l()
-        .args([
-            "run",
-            "--model",
-            "m.gguf",
-            "--prompt",
-            "hi",
-            "--greedy",
-            "--temperature",
-            "0.5",
-        ])
-        .output()
-        .unwrap();
+    // --greedy and --temperature together: clap refuses before anything is loaded.
+    let out = t2l_run(
+        Path::new("m.gguf"),
+        ["--prompt", "hi", "--greedy", "--temperature", "0.5"],
+    );
     assert!(!out.status.success());
 }
 
 /// A PEFT adapter for SmolLM2-135M (30 layers, q_proj 576→576, v_proj 576→192, r = 4): PEFT's
 /// initialisation (B = 0, a no-op) or, with `strong`, random A and B large enough to change the
 /// continuation.
-fn smollm2_adapter(dir: &std::path::Path, strong: bool) {
+fn smollm2_adapter(dir: &Path, strong: bool) {
     use burn::prelude::*;
     use burn::tensor::Distribution;
     use lora_core::{AdapterLayout, LoraAdapter, LoraConfig, LoraWeights, ModuleShape, save_peft};
@@ -188,56 +179,31 @@ fn smollm2_adapter(dir: &std::path::Path, strong: bool) {
     save_peft(&adapter, dir, Default::default()).unwrap();
 }
 
-fn greedy_ids(adapter: Option<&std::path::Path>) -> Value {
-    let mut cmd = t2l();
-    cmd.args([
-        "run",
-        "--json",
-        "--chat",
-        "--greedy",
-        "--max-new-tokens",
-        "8",
-    ])
-    .arg("--model")
-    .arg(gguf())
-    .args(["--prompt", "What is 7 times 8? Answer briefly."]);
-    if let Some(dir) = adapter {
-        cmd.arg("--adapter").arg(dir);
-    }
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice::<Value>(&out.stdout).unwrap()["token_ids"].clone()
-}
-
 #[test]
 fn run_with_a_peft_adapter_merges_it() {
-    let base: Vec<Value> = golden_chat()["greedy_ids"].as_array().unwrap()[..8].to_vec();
     let noop = tempfile::tempdir().unwrap();
     smollm2_adapter(noop.path(), false);
-    assert_eq!(greedy_ids(Some(noop.path())).as_array().unwrap(), &base);
+    let v = chat_greedy_json([OsStr::new("--adapter"), noop.path().as_os_str()]);
+    assert_eq!(v["token_ids"].as_array().unwrap(), &golden_first_8());
+
     let strong = tempfile::tempdir().unwrap();
     smollm2_adapter(strong.path(), true);
-    assert_ne!(greedy_ids(Some(strong.path())).as_array().unwrap(), &base);
+    let v = chat_greedy_json([OsStr::new("--adapter"), strong.path().as_os_str()]);
+    assert_ne!(v["token_ids"].as_array().unwrap(), &golden_first_8());
 }
 
 #[test]
 fn run_with_an_adapter_of_another_model_fails_cleanly() {
     let tiny =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../lora-core/tests/fixtures/peft_tiny");
-    let out = t2l()
-        .arg("run")
-        .arg("--model")
-        .arg(gguf())
-        .args(["--prompt", "hi", "--max-new-tokens", "1", "--adapter"])
-        .arg(tiny)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    assert!(err.contains("adapter"), "{err}");
+    let mut args = vec![
+        "--prompt".into(),
+        "hi".into(),
+        "--max-new-tokens".into(),
+        "1".into(),
+        "--adapter".into(),
+    ];
+    args.push(tiny.into_os_string());
+    let err = one_line_error(&t2l_run(&gguf(), args));
+    assert!(err.contains("adapter does not fit the model"), "{err}");
 }
