@@ -57,6 +57,11 @@ fn single_file_directory_round_trips() {
         let ckpt = load_checkpoint(dir.path()).unwrap();
         assert_eq!(ckpt.config, config);
         assert_eq!(ckpt.weights.tensors, weights.tensors);
+        let by_file = load_checkpoint(dir.path().join("model.safetensors")).unwrap();
+        assert_eq!(
+            by_file.weights.tensors, weights.tensors,
+            "a file names its directory"
+        );
         let loaded = Llama::<B>::load(dir.path(), &Default::default()).unwrap();
         let direct = Llama::<B>::from_weights(config, weights, &Default::default()).unwrap();
         assert_eq!(logits(&loaded), logits(&direct), "{arch:?}");
@@ -250,6 +255,16 @@ fn directories_that_are_not_checkpoints() {
     ));
     assert!(matches!(
         load_err(load_checkpoint(dir.path().join("nothing.gguf")).unwrap_err()),
+        LoadError::NotACheckpoint { .. }
+    ));
+    let lone = tempfile::tempdir().unwrap();
+    write_safetensors(
+        &random_weights(&config, 1),
+        lone.path().join("model.safetensors"),
+    )
+    .unwrap();
+    assert!(matches!(
+        load_err(load_checkpoint(lone.path().join("model.safetensors")).unwrap_err()),
         LoadError::NotACheckpoint { .. }
     ));
     // A weight missing from the file is the model's error, naming it.

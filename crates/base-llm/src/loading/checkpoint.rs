@@ -33,7 +33,9 @@ pub struct Checkpoint {
 /// Loads a checkpoint from
 /// - a `.gguf` file (or any file starting with the GGUF magic): config from its metadata;
 /// - a directory with `config.json` and `model.safetensors` or `model.safetensors.index.json`;
-/// - a directory holding exactly one `.gguf` file and no `config.json`.
+/// - a directory holding exactly one `.gguf` file and no `config.json`;
+/// - `config.json`, `model.safetensors` or `model.safetensors.index.json` inside a Hugging Face
+///   directory (stands for the directory).
 ///
 /// Errors: [`LoadError::NotACheckpoint`] for anything else, plus the errors of the readers.
 pub fn load_checkpoint(path: impl AsRef<Path>) -> Result<Checkpoint> {
@@ -73,6 +75,23 @@ pub fn load_checkpoint(path: impl AsRef<Path>) -> Result<Checkpoint> {
         return Err(LoadError::NotACheckpoint {
             path: path.to_path_buf(),
             reason: "no such file or directory".into(),
+        }
+        .into());
+    }
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let hf_file = name == "config.json" || name.ends_with(".safetensors.index.json");
+    if hf_file || name.ends_with(".safetensors") {
+        // A file of a Hugging Face directory stands for the directory.
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        if dir.join("config.json").is_file() {
+            return load_checkpoint(dir);
+        }
+        return Err(LoadError::NotACheckpoint {
+            path: path.to_path_buf(),
+            reason: "a Hugging Face file without config.json next to it".into(),
         }
         .into());
     }
