@@ -36,6 +36,19 @@ pub fn read_config(dir: &Path) -> Result<HyperConfig> {
     Ok(config)
 }
 
+/// The configuration of either kind of checkpoint directory (ours: `hypermod_config.json` only;
+/// a reference directory: mapped from `args.yaml`, `adapter_config.json` and the state dict).
+pub fn read_any_config(dir: &Path) -> Result<HyperConfig> {
+    if is_checkpoint_dir(dir) {
+        read_config(dir)
+    } else if crate::reference::is_reference_dir(dir) {
+        let options = crate::reference::ImportOptions::default();
+        Ok(crate::reference::ReferenceCheckpoint::read(dir, &options)?.config)
+    } else {
+        Err(Error::NotACheckpoint { path: dir.into() })
+    }
+}
+
 /// Reads a safetensors file into named host tensors (any float dtype, converted to f32).
 pub fn read_tensors(path: &Path) -> Result<NamedTensors> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;

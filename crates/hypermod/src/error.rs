@@ -98,6 +98,14 @@ pub enum Error {
     /// A reference (PyTorch) checkpoint directory could not be imported ([`crate::reference`]).
     #[error(transparent)]
     Reference(#[from] crate::reference::ReferenceError),
+    /// A task-embedding file (JSON list or `.npy`) that cannot be used.
+    #[error("{path}: {reason}")]
+    EmbeddingFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A directory that is neither one of our checkpoints nor a reference checkpoint.
     #[error("{path}: not a hypernetwork checkpoint (no hypermod_config.json, no hypermod.pt)")]
     NotACheckpoint {

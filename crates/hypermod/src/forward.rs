@@ -19,6 +19,53 @@ impl<B: Backend> HyperModulator<B> {
         task_embeddings: Tensor<B, 2>,
         mode: Mode,
     ) -> Result<BatchedLoraAdapter<B>> {
+        let n = task_embeddings.dims()[0];
+        let (h, per_module) = self.trunk(task_embeddings, mode)?;
+        let cfg = self.config();
+        let (r, l) = (cfg.lora.r, cfg.layout.n_layers);
+        let modules = &cfg.layout.modules;
+        let mut out = Vec::with_capacity(modules.len());
+        for (i, (shape, head)) in modules.iter().zip(&self.heads).enumerate() {
+            let y = head.forward(h.clone().narrow(0, i * per_module, per_module));
+            let (d_in, d_out) = (shape.d_in, shape.d_out);
+            let (a, b) = match cfg.variant {
+                Variant::L => (
+                    y.clone().narrow(1, 0, r * d_in).reshape([n, l, r, d_in]),
+                    y.narrow(1, r * d_in, r * d_out).reshape([n, l, r, d_out]),
+                ),
+                Variant::M | Variant::S => {
+                    let wide = d_in.max(d_out);
+                    let y = y.reshape([2, n, l, r, wide]);
+                    (
+                        y.clone()
+                            .narrow(0, 0, 1)
+                            .narrow(4, 0, d_in)
+                            .reshape([n, l, r, d_in]),
+                        y.narrow(0, 1, 1)
+                            .narrow(4, 0, d_out)
+                            .reshape([n, l, r, d_out]),
+                    )
+                }
+            };
+            // B's flat layout is rank-major `[r][d_out]`; PEFT's lora_B is `[d_out, r]`.
+            let b = b.swap_dims(2, 3);
+            out.push((shape.name.clone(), BatchedLoraWeights { a, b }));
+        }
+        Ok(BatchedLoraAdapter::new(
+            cfg.lora.clone(),
+            cfg.layout.clone(),
+            out,
+        )?)
+    }
+
+    /// The trunk: task embeddings `[n, E]` → head inputs `[modules · rows, H]`, module-major, and
+    /// the number of rows per module (`n·L` for L, `2·n·L` for M, `2·n·L·r` for S; within a module
+    /// rows are ordered `[A|B,] task, layer[, rank]`).
+    pub fn trunk(
+        &self,
+        task_embeddings: Tensor<B, 2>,
+        mode: Mode,
+    ) -> Result<(Tensor<B, 2>, usize)> {
         let cfg = self.config();
         let [n, e] = task_embeddings.dims();
         if e != cfg.task_dim {
@@ -85,38 +132,7 @@ impl<B: Backend> HyperModulator<B> {
             }
         };
 
-        let mut out = Vec::with_capacity(m);
-        for (i, (shape, head)) in modules.iter().zip(&self.heads).enumerate() {
-            let y = head.forward(h.clone().narrow(0, i * per_module, per_module));
-            let (d_in, d_out) = (shape.d_in, shape.d_out);
-            let (a, b) = match cfg.variant {
-                Variant::L => (
-                    y.clone().narrow(1, 0, r * d_in).reshape([n, l, r, d_in]),
-                    y.narrow(1, r * d_in, r * d_out).reshape([n, l, r, d_out]),
-                ),
-                Variant::M | Variant::S => {
-                    let wide = d_in.max(d_out);
-                    let y = y.reshape([2, n, l, r, wide]);
-                    (
-                        y.clone()
-                            .narrow(0, 0, 1)
-                            .narrow(4, 0, d_in)
-                            .reshape([n, l, r, d_in]),
-                        y.narrow(0, 1, 1)
-                            .narrow(4, 0, d_out)
-                            .reshape([n, l, r, d_out]),
-                    )
-                }
-            };
-            // B's flat layout is rank-major `[r][d_out]`; PEFT's lora_B is `[d_out, r]`.
-            let b = b.swap_dims(2, 3);
-            out.push((shape.name.clone(), BatchedLoraWeights { a, b }));
-        }
-        Ok(BatchedLoraAdapter::new(
-            cfg.lora.clone(),
-            cfg.layout.clone(),
-            out,
-        )?)
+        Ok((h, per_module))
     }
 
     /// Turns raw head outputs into adapters: z-score de-normalisation `x·(std+1e-10)+mean` (when

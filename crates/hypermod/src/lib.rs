@@ -9,6 +9,7 @@
 //!   [`HyperModulator::from_tensors`] / [`HyperModulator::to_tensors`] move named host tensors in
 //!   and out (shared by initialisation, checkpoints and the reference import).
 //! - [`init`]: seeded initialisation and Bias-HyperInit (with the rule for `d_out > d_in`).
+//! - [`packed`]: the CPU fast path (AVX-512 head kernel on pre-packed weights): `generate_packed`.
 //! - [`checkpoint`]: our checkpoint directory (safetensors + JSON config + `adapter_config.json`).
 //! - [`pipeline`]: description(s) → [`text_embed::TextEmbedder`] → hypernetwork → PEFT directory.
 //! - [`reference`]: import of the PyTorch reference's checkpoints.
@@ -17,12 +18,14 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod embedding_file;
 pub mod error;
 pub mod forward;
 pub mod heads;
 pub mod init;
 pub mod model;
 pub mod nn;
+pub mod packed;
 pub mod pipeline;
 pub mod reference;
 pub mod rope;

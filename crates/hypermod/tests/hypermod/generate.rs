@@ -194,3 +194,30 @@ fn invalid_configs_are_refused_with_the_field() {
         assert!(err.to_string().contains(field), "{err}");
     }
 }
+
+#[test]
+fn packed_cpu_heads_equal_the_generic_path() {
+    let supported = hypermod::packed::cpu_supported();
+    for variant in VARIANTS {
+        for threads in [1, 3] {
+            let cfg = tiny(variant, InitMode::Default).with_head_bias(true);
+            let device = Default::default();
+            let offset =
+                LoraAdapter::<B>::init_like_peft(cfg.lora.clone(), cfg.layout.clone(), &device, 6);
+            let hyper = HyperModulator::<B>::new(cfg, &device, 8)
+                .unwrap()
+                .with_ab_offset(&offset)
+                .unwrap();
+            let Some(packed) = hypermod::packed::PackedHeads::new(&hyper) else {
+                assert!(!supported, "AVX-512F present but no packed heads");
+                return;
+            };
+            let packed = packed.with_threads(threads);
+            let emb = embeddings(3, 12, 2);
+            let fast = hyper.generate_packed(emb.clone(), &packed).unwrap();
+            let slow = hyper.generate(emb).unwrap();
+            let d = adapters_diff(&fast, &slow);
+            assert!(d <= 1e-5, "{variant} ({threads} threads): {d}");
+        }
+    }
+}
