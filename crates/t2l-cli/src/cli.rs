@@ -55,6 +55,12 @@ pub enum Command {
         after_help = "Examples:\n  t2l run --model assets/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf --chat --prompt \"What is the capital of France?\" --greedy\n  t2l run --model model.gguf --prompt \"def fib(n):\" --temperature 0.7 --top-p 0.9 --max-new-tokens 64 --json\n  t2l run --model model.gguf --chat --system \"Answer briefly.\" --prompt Hi --adapter out/my_adapter"
     )]
     Run(crate::commands::run::RunArgs),
+    /// Generate a PEFT LoRA adapter from a task description (or a raw task embedding) with a T2L
+    /// hypernetwork checkpoint (ours or the PyTorch reference's).
+    #[command(
+        after_help = "Examples:\n  t2l generate --checkpoint ckpt/t2l_smollm2 --description \"Solve grade-school math word problems.\" --out out/gsm8k\n  t2l generate --checkpoint trained_t2l/mistral_7b_t2l --embedding phi.npy --out out/adapter --json"
+    )]
+    Generate(crate::commands::generate::GenerateArgs),
     /// Train a LoRA (oracle or multi-task), a reconstruction T2L or an SFT T2L from a config
     /// file; `--resume` continues a killed run exactly.
     #[command(
@@ -66,6 +72,7 @@ pub enum Command {
 /// `t2l inspect`.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// A PEFT adapter directory (adapter_model.safetensors + adapter_config.json).
+    /// A PEFT adapter directory (adapter_model.safetensors + adapter_config.json), or a T2L
+    /// hypernetwork checkpoint directory (ours or the PyTorch reference's).
     pub path: PathBuf,
 }

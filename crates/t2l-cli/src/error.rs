@@ -12,6 +12,9 @@ pub enum CliError {
     /// From base-llm (model, tokenizer, generation).
     #[error(transparent)]
     Model(#[from] base_llm::Error),
+    /// From hypermod (hypernetwork checkpoints, generation).
+    #[error(transparent)]
+    Hyper(#[from] hypermod::Error),
     /// From the trainers (configs, data, checkpoints).
     #[error(transparent)]
     Train(#[from] trainers::Error),

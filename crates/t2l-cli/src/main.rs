@@ -14,6 +14,7 @@ fn main() {
         cli::Command::Inspect(args) => commands::inspect::run(args, &cli.global),
         cli::Command::Embed(args) => commands::embed::run(args, &cli.global),
         cli::Command::Run(args) => commands::run::run(args, &cli.global),
+        cli::Command::Generate(args) => commands::generate::run(args, &cli.global),
         cli::Command::Train(args) => commands::train::run(args, &cli.global),
     };
     if let Err(e) = result {

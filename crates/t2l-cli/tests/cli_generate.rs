@@ -1,0 +1,265 @@
+//! End-to-end tests of `t2l generate` and `t2l inspect` on hypernetwork checkpoints, with small
+//! random checkpoints made here.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use burn::backend::Flex;
+use burn::prelude::*;
+use hypermod::{HyperConfig, HyperModulator, InitMode, Variant};
+use lora_core::{AdapterLayout, LoraConfig, ModuleShape};
+
+type B = Flex;
+
+fn t2l() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_t2l"))
+}
+
+fn ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn minilm_dir() -> PathBuf {
+    std::env::var_os("T2L_ASSETS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets"))
+        .join("all-minilm-l6-v2")
+}
+
+/// A small random checkpoint (SmolLM2-like q/v widths shrunk, 4 layers, r = 4) with task width
+/// `task_dim`, saved in `dir`.
+fn checkpoint(
+    dir: &Path,
+    variant: Variant,
+    task_dim: usize,
+    embedder: Option<&str>,
+) -> HyperModulator<B> {
+    let shape = |name: &str, d_in, d_out| ModuleShape {
+        name: name.into(),
+        d_in,
+        d_out,
+    };
+    let layout = AdapterLayout::new(4, vec![shape("q_proj", 32, 32), shape("v_proj", 32, 16)]);
+    let lora = LoraConfig::new(4, 8.0, ["q_proj", "v_proj"])
+        .with_rslora(true)
+        .with_base_model("HuggingFaceTB/SmolLM2-135M-Instruct");
+    let mut cfg = HyperConfig::new(variant, task_dim, layout, lora)
+        .with_latent(16)
+        .with_head_in(32)
+        .with_init(InitMode::Default);
+    if let Some(e) = embedder {
+        cfg = cfg.with_embedder(e);
+    }
+    let hyper = HyperModulator::<B>::new(cfg, &Default::default(), 5).unwrap();
+    hyper.save(dir).unwrap();
+    hyper
+}
+
+fn assert_same_adapter(dir: &Path, expected: &lora_core::LoraAdapter<B>) {
+    let got = lora_core::load_peft::<B>(dir, &Default::default()).unwrap();
+    for (name, w) in expected.modules() {
+        let v = got.module(name).unwrap();
+        let d = (w.a.clone() - v.a.clone())
+            .abs()
+            .max()
+            .into_scalar()
+            .max((w.b.clone() - v.b.clone()).abs().max().into_scalar());
+        assert!(d <= 1e-6, "{name}: {d}");
+    }
+}
+
+#[test]
+fn generate_from_a_json_embedding_writes_a_peft_dir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ckpt = tmp.path().join("ckpt");
+    let hyper = checkpoint(&ckpt, Variant::M, 12, None);
+    let values: Vec<f32> = (0..12).map(|i| (i as f32 - 5.5) / 4.0).collect();
+    let emb = tmp.path().join("phi.json");
+    std::fs::write(&emb, serde_json::to_string(&values).unwrap()).unwrap();
+    let out_dir = tmp.path().join("adapter");
+    let out = t2l()
+        .args(["generate", "--json", "--checkpoint"])
+        .arg(&ckpt)
+        .arg("--embedding")
+        .arg(&emb)
+        .arg("--out")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    ok(&out);
+    let rep: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rep["variant"], "M");
+    assert_eq!(rep["num_params"], 4 * 4 * (64 + 48));
+    let config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.join("adapter_config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(config["use_rslora"], true);
+    assert_eq!(
+        config["base_model_name_or_path"],
+        "HuggingFaceTB/SmolLM2-135M-Instruct"
+    );
+    // Fed exactly as given: the same adapter as the library's for the raw vector.
+    let expected = hyper
+        .generate_one(Tensor::from_data(
+            TensorData::new(values, [12]),
+            &Default::default(),
+        ))
+        .unwrap();
+    assert_same_adapter(&out_dir, &expected);
+}
+
+#[test]
+fn generate_refuses_an_embedding_of_the_wrong_size() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ckpt = tmp.path().join("ckpt");
+    checkpoint(&ckpt, Variant::L, 12, None);
+    let emb = tmp.path().join("phi.json");
+    std::fs::write(&emb, "[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]").unwrap();
+    let out = t2l()
+        .args(["generate", "--checkpoint"])
+        .arg(&ckpt)
+        .arg("--embedding")
+        .arg(&emb)
+        .arg("--out")
+        .arg(tmp.path().join("a"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("11") && err.contains("12"), "{err}");
+    assert!(!tmp.path().join("a").exists(), "nothing written on error");
+}
+
+#[test]
+fn generate_refuses_a_directory_that_is_no_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = t2l()
+        .args(["generate", "--description", "x", "--checkpoint"])
+        .arg(tmp.path())
+        .arg("--out")
+        .arg(tmp.path().join("a"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a hypernetwork checkpoint"));
+}
+
+#[test]
+fn generate_from_a_description_with_minilm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ckpt = tmp.path().join("ckpt");
+    let minilm = minilm_dir();
+    let hyper = checkpoint(&ckpt, Variant::S, 384, Some(minilm.to_str().unwrap()));
+    let out_dir = tmp.path().join("adapter");
+    let description = "Solve grade-school math word problems";
+    let out = t2l()
+        .args(["generate", "--checkpoint"])
+        .arg(&ckpt)
+        .args(["--description", description, "--out"])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    ok(&out);
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("task_desc.txt")).unwrap(),
+        description
+    );
+    let bert = text_embed::BertEmbedder::<B>::load(&minilm, &Default::default()).unwrap();
+    let expected = hypermod::pipeline::Pipeline::new(hyper, bert)
+        .unwrap()
+        .adapter(description)
+        .unwrap();
+    assert_same_adapter(&out_dir, &expected);
+}
+
+#[test]
+fn inspect_json_reports_a_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hyper = checkpoint(tmp.path(), Variant::S, 12, Some("all-minilm-l6-v2"));
+    let out = t2l()
+        .args(["inspect", "--json"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    ok(&out);
+    let rep: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rep["kind"], "hypermod_checkpoint");
+    assert_eq!(rep["variant"], "S");
+    assert_eq!(rep["task_dim"], 12);
+    assert_eq!(rep["latent"], 16);
+    assert_eq!(rep["head_in"], 32);
+    assert_eq!(rep["n_layers"], 4);
+    assert_eq!(rep["embedder"], "all-minilm-l6-v2");
+    assert_eq!(
+        rep["trainable_params"].as_u64().unwrap() as usize,
+        burn::module::Module::num_params(&hyper)
+    );
+    assert_eq!(rep["modules"][1]["head_out"], 32);
+    let text = t2l().arg("inspect").arg(tmp.path()).output().unwrap();
+    ok(&text);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("trainable parameters"));
+}
+
+/// A reference-format checkpoint (PyTorch `hypermod.pt`) made by
+/// `scripts/golden/t2l_reference_checkpoint.py`, with the A/B the reference maths produced.
+fn reference_case(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../hypermod/tests/fixtures/reference")
+        .join(name)
+}
+
+#[test]
+fn generate_and_inspect_accept_a_reference_checkpoint() {
+    let case = reference_case("s_sft");
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(case.join("expected.json")).unwrap())
+            .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let emb = tmp.path().join("phi.json");
+    std::fs::write(&emb, expected["embeddings"][0].to_string()).unwrap();
+    let out_dir = tmp.path().join("adapter");
+    let out = t2l()
+        .args(["generate", "--checkpoint"])
+        .arg(&case)
+        .arg("--embedding")
+        .arg(&emb)
+        .arg("--out")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    ok(&out);
+    let adapter = lora_core::load_peft::<B>(&out_dir, &Default::default()).unwrap();
+    for module in ["q_proj", "v_proj"] {
+        let want: Vec<f32> =
+            serde_json::from_value(expected["adapters"][0][module]["A"].clone()).unwrap();
+        let got = adapter
+            .module(module)
+            .unwrap()
+            .a
+            .to_data()
+            .to_vec::<f32>()
+            .unwrap();
+        let d = got
+            .iter()
+            .zip(&want)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        assert_eq!(got.len(), want.len());
+        assert!(d <= 1e-5, "{module}: {d}");
+    }
+    let rep = t2l()
+        .args(["inspect", "--json"])
+        .arg(&case)
+        .output()
+        .unwrap();
+    ok(&rep);
+    let rep: serde_json::Value = serde_json::from_slice(&rep.stdout).unwrap();
+    assert_eq!(rep["kind"], "reference_checkpoint");
+    assert_eq!(rep["variant"], "S");
+    assert_eq!(rep["module_order"], serde_json::json!(["v_proj", "q_proj"]));
+}
