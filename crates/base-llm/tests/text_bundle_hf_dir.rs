@@ -68,7 +68,12 @@ fn bundle_from_hf_directory_matches_the_model_built_directly() {
         .unwrap();
     let direct = Llama::<B>::from_weights(config, weights, &Default::default()).unwrap();
     let want = direct
-        .generate(&[ids.clone()], &gen_config, Adapters::None, None)
+        .generate(
+            std::slice::from_ref(&ids),
+            &gen_config,
+            Adapters::None,
+            None,
+        )
         .unwrap();
     let want_tokens = &want.rows[0].tokens;
     // The bundle also stops on the tokenizer's EOS (<|im_end|>), which the model config lacks.
