@@ -1,21 +1,15 @@
 //! GGUF metadata and tensor infos of the real SmolLM2-135M-Instruct file (values as listed in
 //! `shared/reference/assets.md` §1.1 and by the `gguf` Python package).
 
-use std::path::PathBuf;
+mod loading_support;
 
 use base_llm::loading::LoadError;
 use base_llm::loading::gguf::{GgmlType, GgufFile, GgufValue};
-
-fn gguf_path() -> PathBuf {
-    std::env::var_os("T2L_ASSETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets"))
-        .join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf")
-}
+use loading_support::smollm2_gguf;
 
 #[test]
 fn smollm2_metadata_and_tensor_infos() {
-    let g = GgufFile::open(gguf_path()).expect("opens");
+    let g = GgufFile::open(smollm2_gguf()).expect("opens");
     assert_eq!(g.version, 3);
     assert_eq!(g.alignment, 32);
     let md = &g.metadata;
@@ -58,11 +52,11 @@ fn smollm2_metadata_and_tensor_infos() {
 
 #[test]
 fn typed_accessor_errors_name_key_and_file() {
-    let g = GgufFile::open(gguf_path()).unwrap();
+    let g = GgufFile::open(smollm2_gguf()).unwrap();
     match g.metadata.get_u32("llama.no_such_key") {
         Err(LoadError::MissingKey { key, path }) => {
             assert_eq!(key, "llama.no_such_key");
-            assert_eq!(path, gguf_path());
+            assert_eq!(path, smollm2_gguf());
         }
         other => panic!("expected MissingKey, got {other:?}"),
     }

@@ -1,22 +1,16 @@
 //! The real SmolLM2 GGUF, written out as a Hugging Face directory (f32 `model.safetensors` +
 //! `config.json`) and loaded back through the safetensors loader, gives identical logits.
 
-use std::path::PathBuf;
+mod loading_support;
 
 use base_llm::loading::load_checkpoint;
 use base_llm::loading::safetensors::write_safetensors;
 use base_llm::{Adapters, Llama};
 use burn::backend::Flex;
 use burn::prelude::*;
+use loading_support::smollm2_gguf;
 
 type B = Flex;
-
-fn gguf_path() -> PathBuf {
-    std::env::var_os("T2L_ASSETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets"))
-        .join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf")
-}
 
 fn last_logits(model: &Llama<B>) -> Vec<f32> {
     // "The capital of France is" in SmolLM2's vocabulary.
@@ -33,7 +27,7 @@ fn last_logits(model: &Llama<B>) -> Vec<f32> {
 
 #[test]
 fn gguf_to_safetensors_directory_gives_identical_logits() {
-    let ckpt = load_checkpoint(gguf_path()).expect("the GGUF loads");
+    let ckpt = load_checkpoint(smollm2_gguf()).expect("the GGUF loads");
     let dir = tempfile::tempdir().unwrap();
     write_safetensors(&ckpt.weights, dir.path().join("model.safetensors")).unwrap();
     ckpt.config

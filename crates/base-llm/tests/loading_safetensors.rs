@@ -10,10 +10,9 @@ use base_llm::config::Architecture;
 use base_llm::loading::safetensors::{read_hf_dir, read_safetensors, write_safetensors};
 use base_llm::loading::{LoadError, load_checkpoint};
 use base_llm::model::build::random_weights;
-use base_llm::{Adapters, Error, Llama, LlamaConfig, RopeScaling, WeightMap};
+use base_llm::{Error, Llama, LlamaConfig, RopeScaling, WeightMap};
 use burn::backend::Flex;
-use burn::prelude::*;
-use loading_support::tiny_config;
+use loading_support::{logits, tiny_config};
 use safetensors::tensor::{Dtype, TensorView};
 use serde_json::json;
 
@@ -35,19 +34,6 @@ fn hf_dir(config: &LlamaConfig, weights: &WeightMap) -> tempfile::TempDir {
     dir
 }
 
-fn logits(model: &Llama<B>) -> Vec<f32> {
-    let ids = Tensor::<B, 2, Int>::from_data(
-        TensorData::new(vec![3i64, 1, 4, 1, 5, 9], [1, 6]),
-        &Default::default(),
-    );
-    model
-        .forward(ids, None, Adapters::None)
-        .unwrap()
-        .into_data()
-        .to_vec()
-        .unwrap()
-}
-
 #[test]
 fn single_file_directory_round_trips() {
     for arch in [Architecture::Llama, Architecture::Qwen2] {
@@ -64,7 +50,11 @@ fn single_file_directory_round_trips() {
         );
         let loaded = Llama::<B>::load(dir.path(), &Default::default()).unwrap();
         let direct = Llama::<B>::from_weights(config, weights, &Default::default()).unwrap();
-        assert_eq!(logits(&loaded), logits(&direct), "{arch:?}");
+        assert_eq!(
+            logits(&loaded, &[3, 1, 4, 1, 5, 9], 1),
+            logits(&direct, &[3, 1, 4, 1, 5, 9], 1),
+            "{arch:?}"
+        );
     }
 }
 

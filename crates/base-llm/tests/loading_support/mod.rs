@@ -232,3 +232,28 @@ pub fn write_temp(name: &str, bytes: &[u8]) -> (tempfile::TempDir, std::path::Pa
     std::fs::write(&path, bytes).unwrap();
     (dir, path)
 }
+
+/// Logits `[batch, seq, vocab]` (flattened) of a model for `ids` laid out as `[batch, len/batch]`.
+pub fn logits(model: &base_llm::Llama<burn::backend::Flex>, ids: &[i64], batch: usize) -> Vec<f32> {
+    use burn::prelude::*;
+    let x = Tensor::<burn::backend::Flex, 2, Int>::from_data(
+        TensorData::new(ids.to_vec(), [batch, ids.len() / batch]),
+        &Default::default(),
+    );
+    model
+        .forward(x, None, base_llm::Adapters::None)
+        .unwrap()
+        .into_data()
+        .to_vec()
+        .unwrap()
+}
+
+/// The real SmolLM2-135M-Instruct GGUF (`T2L_ASSETS` or `<repo>/assets`).
+pub fn smollm2_gguf() -> std::path::PathBuf {
+    std::env::var_os("T2L_ASSETS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets")
+        })
+        .join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf")
+}

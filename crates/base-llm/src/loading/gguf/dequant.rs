@@ -142,34 +142,32 @@ fn scale_min_k4(j: usize, q: &[u8]) -> (f32, f32) {
 
 /// `d: f16, dmin: f16, scales: [u8; 12], qs: [u8; 128]`: 8 sub-blocks of 32, `y = d·sc·q − dmin·m`.
 fn q4_k(b: &[u8], y: &mut [f32]) {
-    let (d, dmin) = (half_at(b, 0), half_at(b, 2));
-    let scales = &b[4..16];
-    let qs = &b[16..144];
-    for (chunk, (q, y)) in qs.chunks_exact(32).zip(y.chunks_exact_mut(64)).enumerate() {
-        let (sc1, m1) = scale_min_k4(2 * chunk, scales);
-        let (sc2, m2) = scale_min_k4(2 * chunk + 1, scales);
-        let (d1, m1, d2, m2) = (d * sc1, dmin * m1, d * sc2, dmin * m2);
-        for l in 0..32 {
-            y[l] = d1 * (q[l] & 0x0F) as f32 - m1;
-            y[l + 32] = d2 * (q[l] >> 4) as f32 - m2;
-        }
-    }
+    k_quant_with_min(b, None, &b[16..144], y);
 }
 
 /// `d: f16, dmin: f16, scales: [u8; 12], qh: [u8; 32], qs: [u8; 128]`: as Q4_K with a fifth bit.
 fn q5_k(b: &[u8], y: &mut [f32]) {
+    k_quant_with_min(b, Some(&b[16..48]), &b[48..176], y);
+}
+
+/// The shared body of Q4_K and Q5_K: 6-bit scales and minimums per 32 weights, 4-bit values in
+/// `qs` and, for Q5_K, their fifth bits in `qh` (bit `2·chunk` and `2·chunk + 1` of `qh[l]`).
+fn k_quant_with_min(b: &[u8], qh: Option<&[u8]>, qs: &[u8], y: &mut [f32]) {
     let (d, dmin) = (half_at(b, 0), half_at(b, 2));
     let scales = &b[4..16];
-    let qh = &b[16..48];
-    let qs = &b[48..176];
     for (chunk, (q, y)) in qs.chunks_exact(32).zip(y.chunks_exact_mut(64)).enumerate() {
         let (sc1, m1) = scale_min_k4(2 * chunk, scales);
         let (sc2, m2) = scale_min_k4(2 * chunk + 1, scales);
         let (d1, m1, d2, m2) = (d * sc1, dmin * m1, d * sc2, dmin * m2);
         let (u1, u2) = (1u8 << (2 * chunk), 2u8 << (2 * chunk));
         for l in 0..32 {
-            let h1 = if qh[l] & u1 != 0 { 16 } else { 0 };
-            let h2 = if qh[l] & u2 != 0 { 16 } else { 0 };
+            let (h1, h2) = match qh {
+                Some(qh) => (
+                    if qh[l] & u1 != 0 { 16 } else { 0 },
+                    if qh[l] & u2 != 0 { 16 } else { 0 },
+                ),
+                None => (0, 0),
+            };
             y[l] = d1 * ((q[l] & 0x0F) + h1) as f32 - m1;
             y[l + 32] = d2 * ((q[l] >> 4) + h2) as f32 - m2;
         }
