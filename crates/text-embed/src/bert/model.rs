@@ -1,12 +1,17 @@
 //! [`BertModel`]: the BERT encoder as burn modules (embeddings, post-norm self-attention
 //! layers), loaded from Hugging Face weights or built with random weights for tests.
 
+use std::path::Path;
+
 use burn::module::Param;
-use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear};
 use burn::prelude::*;
 use burn::tensor::activation;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use safetensors::Dtype;
+use safetensors::tensor::TensorView;
 
 use super::config::{Activation, BertConfig};
 use super::weights::SafetensorsWeights;
@@ -112,6 +117,47 @@ fn embedding<B: Backend>(weight: Tensor<B, 2>, device: &B::Device) -> Embedding<
     e
 }
 
+/// The Hugging Face names and shapes of every tensor the encoder of `config` loads (the pooler
+/// is not used).
+pub fn expected_weights(config: &BertConfig) -> Vec<(String, Vec<usize>)> {
+    let (d, f) = (config.hidden_size, config.intermediate_size);
+    let mut out = vec![
+        (
+            "embeddings.word_embeddings.weight".to_string(),
+            vec![config.vocab_size, d],
+        ),
+        (
+            "embeddings.position_embeddings.weight".to_string(),
+            vec![config.max_position_embeddings, d],
+        ),
+        (
+            "embeddings.token_type_embeddings.weight".to_string(),
+            vec![config.type_vocab_size, d],
+        ),
+        ("embeddings.LayerNorm.weight".to_string(), vec![d]),
+        ("embeddings.LayerNorm.bias".to_string(), vec![d]),
+    ];
+    for i in 0..config.num_hidden_layers {
+        let p = format!("encoder.layer.{i}");
+        for (name, o, inp) in [
+            ("attention.self.query", d, d),
+            ("attention.self.key", d, d),
+            ("attention.self.value", d, d),
+            ("attention.output.dense", d, d),
+            ("intermediate.dense", f, d),
+            ("output.dense", d, f),
+        ] {
+            out.push((format!("{p}.{name}.weight"), vec![o, inp]));
+            out.push((format!("{p}.{name}.bias"), vec![o]));
+        }
+        for name in ["attention.output.LayerNorm", "output.LayerNorm"] {
+            out.push((format!("{p}.{name}.weight"), vec![d]));
+            out.push((format!("{p}.{name}.bias"), vec![d]));
+        }
+    }
+    out
+}
+
 impl<B: Backend> BertModel<B> {
     /// Builds the encoder from the tensors of a Hugging Face BERT checkpoint, checking every
     /// name and shape against `config`. The pooler (`pooler.dense`) is not used and not loaded.
@@ -187,41 +233,49 @@ impl<B: Backend> BertModel<B> {
         })
     }
 
-    /// A randomly initialised encoder of `config`'s shape (burn's default initialisers, seeded
-    /// through the backend), for tests.
+    /// An encoder of `config`'s shape with seeded random weights (for tests): the weights are
+    /// written as an in-memory safetensors file and loaded through [`Self::from_safetensors`], so
+    /// the same names and shapes are checked. Linear weights `U(±1/√in)`, embeddings `U(±1)`,
+    /// biases `U(±0.1)`, LayerNorm gains `1 + U(±0.1)`. The same seed gives the same model on
+    /// every thread and run.
     pub fn random(
         config: &BertConfig,
         activation: Activation,
         seed: u64,
         device: &B::Device,
-    ) -> Self {
-        B::seed(device, seed);
-        let (d, f) = (config.hidden_size, config.intermediate_size);
-        let eps = config.layer_norm_eps;
-        let norm = || LayerNormConfig::new(d).with_epsilon(eps).init(device);
-        let lin = |i: usize, o: usize| LinearConfig::new(i, o).init(device);
-        Self {
-            embeddings: BertEmbeddings {
-                word: EmbeddingConfig::new(config.vocab_size, d).init(device),
-                position: EmbeddingConfig::new(config.max_position_embeddings, d).init(device),
-                token_type: EmbeddingConfig::new(config.type_vocab_size, d).init(device),
-                norm: norm(),
-            },
-            layers: (0..config.num_hidden_layers)
-                .map(|_| BertLayer {
-                    query: lin(d, d),
-                    key: lin(d, d),
-                    value: lin(d, d),
-                    attention_out: lin(d, d),
-                    attention_norm: norm(),
-                    intermediate: lin(d, f),
-                    output: lin(f, d),
-                    output_norm: norm(),
-                })
-                .collect(),
-            num_heads: config.num_attention_heads,
-            activation: activation.into(),
-        }
+    ) -> Result<Self> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let tensors: Vec<(String, Vec<usize>, Vec<u8>)> = expected_weights(config)
+            .into_iter()
+            .map(|(name, shape)| {
+                let n: usize = shape.iter().product();
+                let (offset, bound) = if name.ends_with("LayerNorm.weight") {
+                    (1.0, 0.1)
+                } else if name.ends_with(".bias") {
+                    (0.0, 0.1)
+                } else if name.contains("embeddings.") {
+                    (0.0, 1.0)
+                } else {
+                    (0.0, 1.0 / (shape[1] as f32).sqrt())
+                };
+                let bytes = (0..n)
+                    .flat_map(|_| (offset + rng.random_range(-bound..bound)).to_le_bytes())
+                    .collect();
+                (name, shape, bytes)
+            })
+            .collect();
+        let views = tensors
+            .iter()
+            .map(|(name, shape, bytes)| {
+                TensorView::new(Dtype::F32, shape.clone(), bytes)
+                    .map(|v| (name.as_str(), v))
+                    .map_err(|e| Error::input("config", e.to_string()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let file = safetensors::serialize(views, None)
+            .map_err(|e| Error::input("config", e.to_string()))?;
+        let weights = SafetensorsWeights::parse(Path::new("<random>"), &file)?;
+        Self::from_safetensors(config, activation, &weights, device)
     }
 
     /// The hidden width.
