@@ -135,14 +135,17 @@ def head_flops(variant, n_layers, shapes):
     return total
 
 
+CLOCK = time.perf_counter
+
+
 def timed(fn, reps):
     fn()
     fn()
     times = []
     for _ in range(reps):
-        t = time.perf_counter()
+        t = CLOCK()
         fn()
-        times.append(time.perf_counter() - t)
+        times.append(CLOCK() - t)
     return statistics.median(times), min(times)
 
 
@@ -151,11 +154,18 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--json", help="also write the results to this file")
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="measure process CPU time instead of wall time (with --threads 1: the "
+                         "work per adapter, robust to other jobs on the machine)")
     args = ap.parse_args()
+    global CLOCK
+    if args.cpu_time:
+        CLOCK = time.process_time
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     results = []
-    print(f"torch {torch.__version__}, {args.threads} threads, median/min of {args.reps}")
+    clock = "process CPU time" if args.cpu_time else "wall time"
+    print(f"torch {torch.__version__}, {args.threads} threads, {clock}, median/min of {args.reps}")
     for rows, k, cols in [(1024, 1024, 1024), (32, 512, 65536), (64, 512, 32768)]:
         a, w = torch.randn(rows, k), torch.randn(cols, k)  # nn.Linear layout [out, in]
         med, best = timed(lambda: a @ w.T, args.reps)
