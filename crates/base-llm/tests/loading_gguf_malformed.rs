@@ -109,6 +109,17 @@ fn tensor_data_out_of_range_names_the_tensor() {
         load_err(open_bytes(&b.build()).unwrap_err()),
         LoadError::TensorOutOfRange { .. }
     ));
+    // A hand-made info pointing outside an open file.
+    b.tensors[0].offset_override = None;
+    let (_dir, path) = write_temp("ok.gguf", &b.build());
+    let file = GgufFile::open(&path).unwrap();
+    let mut info = file.tensors[0].clone();
+    info.offset = u64::MAX - 7;
+    assert!(matches!(
+        load_err(file.tensor_bytes(&info).unwrap_err()),
+        LoadError::TensorOutOfRange { .. }
+    ));
+    assert!(file.dequantize_info(&info).is_err());
     // A misaligned offset.
     b.tensors[0].offset_override = Some(3);
     assert!(matches!(

@@ -120,12 +120,24 @@ impl GgufFile {
         }
     }
 
-    /// The raw stored bytes of a tensor (errors for a type of unknown size).
+    /// The raw stored bytes of a tensor (errors for a type of unknown size, and for an info
+    /// whose range lies outside the file, which only a hand-made info can have).
     pub fn tensor_bytes(&self, info: &GgufTensorInfo) -> Result<&[u8]> {
         let len = info.byte_len.ok_or_else(|| self.unsupported(info))?;
-        // Checked against the file length when the header was parsed.
-        let start = (self.data_offset + info.offset) as usize;
-        Ok(&self.bytes[start..start + len as usize])
+        let start = self.data_offset.checked_add(info.offset);
+        let range = start
+            .and_then(|s| Some(s..s.checked_add(len)?))
+            .and_then(|r| self.bytes.get(r.start as usize..r.end as usize));
+        Ok(range.ok_or_else(|| LoadError::TensorOutOfRange {
+            path: self.path.clone(),
+            tensor: info.name.clone(),
+            offset: self.data_offset.saturating_add(info.offset),
+            end: self
+                .data_offset
+                .saturating_add(info.offset)
+                .saturating_add(len),
+            file_len: self.bytes.len() as u64,
+        })?)
     }
 
     /// Tensor `name` dequantized to f32 in row-major order, shape outermost first (GGUF dims
