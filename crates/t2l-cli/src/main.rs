@@ -16,6 +16,7 @@ fn main() {
         cli::Command::Run(args) => commands::run::run(args, &cli.global),
         cli::Command::Generate(args) => commands::generate::run(args, &cli.global),
         cli::Command::Train(args) => commands::train::run(args, &cli.global),
+        cli::Command::Eval(args) => commands::eval::run(args, &cli.global),
     };
     if let Err(e) = result {
         eprintln!("t2l: error: {e}");

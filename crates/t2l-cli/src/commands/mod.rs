@@ -1,6 +1,7 @@
 //! One file per subcommand: argument handling and printing only; the work is library calls.
 
 pub mod embed;
+pub mod eval;
 pub mod generate;
 pub mod inspect;
 pub mod run;

@@ -27,14 +27,6 @@ pub trait EvalCodec: PairEncoder {
         }
         Ok(ids)
     }
-
-    /// The prompt ids and the full response ids (answer + end of turn) of `answer` to `user`.
-    fn answer_ids(&self, user: &str, answer: &str) -> Result<(Vec<u32>, Vec<u32>)> {
-        self.encode_pair(&Example {
-            input: user.to_string(),
-            output: answer.to_string(),
-        })
-    }
 }
 
 impl EvalCodec for ChatEncoder {
@@ -81,7 +73,5 @@ mod tests {
         assert_eq!(c.decode(&ids).unwrap(), "hé");
         assert_eq!(c.decode(&[1, 3 + b'a' as u32, 2]).unwrap(), "a");
         assert_eq!(c.prompt_ids("a", "b").unwrap(), vec![1, 100, 1, 101]);
-        let (p, r) = c.answer_ids("a", "B").unwrap();
-        assert_eq!((p, r), (vec![1, 100, 1], vec![69, 2]));
     }
 }

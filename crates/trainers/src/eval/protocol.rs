@@ -3,9 +3,10 @@
 //! - [`Protocol::Generate`] (the paper's): greedy generation after the chat prompt (+ prefill),
 //!   then the reference's parsing ([`crate::eval::parse`]); code replies run their tests in the
 //!   sandbox ([`crate::eval::code`]).
-//! - [`Protocol::Loglik`]: for every answer label, the total log-probability of the whole reply
-//!   `label + end of turn` after the same chat prompt ([`base_llm::Llama::score`]); the highest
-//!   wins (ties: the first label). Only for benchmarks with a closed answer set.
+//! - [`Protocol::Loglik`]: for every answer label (`A`…`D`, `0`/`1`, `true`/`false`), the total
+//!   log-probability of its tokens as the start of the assistant's reply after the same chat
+//!   prompt ([`base_llm::Llama::score`]); the highest wins (ties: the first label). Only for
+//!   benchmarks with a closed answer set.
 
 use std::fmt;
 use std::str::FromStr;
@@ -153,7 +154,8 @@ pub fn choice_logprobs<B: Backend>(
         }
         let mut len = 0;
         for label in labels.iter() {
-            let (p, r) = codec.answer_ids(user, label)?;
+            let p = codec.prompt_ids(user, "")?;
+            let r = codec.encode_text(label)?;
             let room = max_pos.saturating_sub(r.len()).max(1);
             let p = keep_tail(p, room);
             len = p.len();

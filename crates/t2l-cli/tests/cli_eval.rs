@@ -1,0 +1,138 @@
+//! `t2l eval`: a smoke run on the real SmolLM2-135M-Instruct GGUF (both protocols, 5 examples of
+//! two benchmarks, results files), and one-line errors with a non-zero exit.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn gguf() -> PathBuf {
+    let path = std::env::var_os("T2L_ASSETS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets"))
+        .join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/fetch-assets.sh",
+        path.display()
+    );
+    path
+}
+
+fn t2l(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_t2l"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Expects a failure reported as one `t2l: error: ...` line; returns it.
+fn one_line_error(out: &Output) -> String {
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("t2l: error: "), "{err}");
+    err
+}
+
+#[test]
+fn smollm2_smoke_both_protocols() {
+    if trainers::data::tasks::data_root().is_err() {
+        return; // benchmark data not on this machine
+    }
+    let model = gguf();
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("res");
+    let out = t2l(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--benchmarks",
+        "arc_easy,piqa",
+        "--limit",
+        "5",
+        "--max-new-tokens",
+        "2",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--json",
+        "--quiet",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let scores = summary["scores"].as_array().unwrap();
+    assert_eq!(scores.len(), 4, "{summary}");
+    for s in scores {
+        assert_eq!(s["n"], 5);
+        let acc = s["accuracy"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&acc));
+    }
+    let tables = summary["tables"].as_array().unwrap();
+    assert!(tables[0].as_str().unwrap().contains("| base model |"));
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("results.json")).unwrap())
+            .unwrap();
+    let records = results["records"].as_array().unwrap();
+    assert_eq!(records.len(), 20);
+    assert!(records.iter().any(|r| r["reply"].is_string()));
+    assert!(records.iter().any(|r| r["choice_logprobs"].is_array()));
+    assert!(out_dir.join("results.md").is_file());
+}
+
+#[test]
+fn mistakes_are_one_line_errors() {
+    let err = one_line_error(&t2l(&[
+        "eval",
+        "--model",
+        "nowhere.gguf",
+        "--benchmarks",
+        "arc_esay",
+    ]));
+    assert!(
+        err.contains("arc_esay") && err.contains("arc_easy"),
+        "{err}"
+    );
+    let err = one_line_error(&t2l(&[
+        "eval",
+        "--model",
+        "nowhere.gguf",
+        "--benchmarks",
+        "boolq",
+    ]));
+    assert!(err.contains("nowhere.gguf"), "{err}");
+    let err = one_line_error(&t2l(&[
+        "eval",
+        "--model",
+        "nowhere.gguf",
+        "--benchmarks",
+        "boolq",
+        "--protocol",
+        "logprob",
+    ]));
+    assert!(err.contains("logprob"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let err = one_line_error(&t2l(&[
+        "eval",
+        "--model",
+        gguf().to_str().unwrap(),
+        "--benchmarks",
+        "boolq",
+        "--adapter",
+        dir.path().to_str().unwrap(),
+    ]));
+    assert!(err.contains("not a PEFT adapter directory"), "{err}");
+}
+
+#[test]
+fn help_has_examples() {
+    let out = t2l(&["eval", "--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        help.contains("Examples:") && help.contains("--benchmarks") && help.contains("--protocol")
+    );
+}
