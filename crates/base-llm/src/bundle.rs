@@ -8,7 +8,7 @@ use burn::prelude::*;
 use crate::error::{Error, Result};
 use crate::generate::{FinishReason, GenerationConfig};
 use crate::loading::gguf::GgufFile;
-use crate::loading::{CheckpointSource, load_checkpoint};
+use crate::loading::{Checkpoint, CheckpointSource, load_checkpoint};
 use crate::lora_hooks::Adapters;
 use crate::model::Llama;
 use crate::text::{ChatMessage, Tokenizer};
@@ -100,10 +100,23 @@ impl<B: Backend> ModelBundle<B> {
     /// # Ok(()) }
     /// ```
     pub fn load(path: impl AsRef<Path>, device: &B::Device) -> Result<Self> {
-        let checkpoint = load_checkpoint(path)?;
-        let tokenizer = match &checkpoint.source {
-            CheckpointSource::Gguf(file) => Tokenizer::from_gguf(&GgufFile::open(file)?.metadata)?,
-            CheckpointSource::HfDir(dir) => Tokenizer::from_hf_dir(dir)?,
+        let path = path.as_ref();
+        let (checkpoint, tokenizer) = if path.is_file() {
+            // One parse of the GGUF serves both the weights and the tokenizer.
+            let file = GgufFile::open(path)?;
+            (
+                Checkpoint::from_gguf(&file)?,
+                Tokenizer::from_gguf(&file.metadata)?,
+            )
+        } else {
+            let checkpoint = load_checkpoint(path)?;
+            let tokenizer = match &checkpoint.source {
+                CheckpointSource::Gguf(file) => {
+                    Tokenizer::from_gguf(&GgufFile::open(file)?.metadata)?
+                }
+                CheckpointSource::HfDir(dir) => Tokenizer::from_hf_dir(dir)?,
+            };
+            (checkpoint, tokenizer)
         };
         let model = Llama::from_weights(checkpoint.config, checkpoint.weights, device)?;
         Ok(Self {
