@@ -274,6 +274,9 @@ pub struct SftDataConfig {
     pub val_heldout_tasks: Vec<String>,
     /// Equal weight per sample (token losses divided by response length), §2.10: true.
     pub equally_weight_samples: bool,
+    /// Use only the first this-many descriptions of each task (the reference uses 128); fewer
+    /// make description embedding cheaper on CPU.
+    pub max_descriptions_per_task: Option<usize>,
 }
 
 impl Default for SftDataConfig {
@@ -290,6 +293,7 @@ impl Default for SftDataConfig {
             val_batch_size: 8,
             val_heldout_tasks: Vec::new(),
             equally_weight_samples: true,
+            max_descriptions_per_task: None,
         }
     }
 }

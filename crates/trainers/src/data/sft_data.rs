@@ -122,6 +122,17 @@ pub fn load_tasks(cfg: &SftDataConfig) -> Result<(Vec<TaskData>, Vec<TaskData>)>
             val,
         });
     }
+    if let Some(k) = cfg.max_descriptions_per_task {
+        if k == 0 {
+            return Err(Error::config(
+                "data.max_descriptions_per_task",
+                "must be at least 1",
+            ));
+        }
+        for t in tasks.iter_mut().chain(heldout.iter_mut()) {
+            t.descriptions.truncate(k);
+        }
+    }
     Ok((tasks, heldout))
 }
 
