@@ -1,34 +1,16 @@
 //! A tiny seeded random BERT assembled with `BertEmbedder::from_parts` (no model files): CLS and
 //! mean pooling, padding invariance, seeding, and the length check.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use burn::backend::Flex;
-use burn::prelude::*;
 use text_embed::bert::{Activation, BertConfig};
 use text_embed::{BertEmbedder, BertModel, Pooling, TextEmbedder, TextTokenizer};
 
 type B = Flex;
 
-const WORDS: &[&str] = &[
-    "[UNK]",
-    "solve",
-    "math",
-    "word",
-    "problems",
-    "answer",
-    "questions",
-    "about",
-    "history",
-    "translate",
-    "to",
-    "french",
-    "the",
-    "a",
-    "short",
-    "text",
-];
+mod common;
+use common::{WORDS, max_diff, rows, word_tokenizer};
 
 fn config() -> BertConfig {
     serde_json::from_value(serde_json::json!({
@@ -39,38 +21,13 @@ fn config() -> BertConfig {
 }
 
 fn tokenizer(max_length: usize) -> TextTokenizer {
-    let vocab: HashMap<String, u32> = WORDS
-        .iter()
-        .enumerate()
-        .map(|(i, w)| (w.to_string(), i as u32))
-        .collect();
-    let model = tokenizers::models::wordlevel::WordLevel::builder()
-        .vocab(vocab.into_iter().collect())
-        .unk_token("[UNK]".into())
-        .build()
-        .unwrap();
-    let mut inner = tokenizers::Tokenizer::new(model);
-    inner.with_pre_tokenizer(Some(tokenizers::pre_tokenizers::whitespace::Whitespace {}));
-    TextTokenizer::new(inner, Path::new("<wordlevel>"), max_length).unwrap()
+    TextTokenizer::new(word_tokenizer(), Path::new("<wordlevel>"), max_length).unwrap()
 }
 
 fn embedder(pooling: Pooling, seed: u64) -> BertEmbedder<B> {
     let device = Default::default();
     let model = BertModel::random(&config(), Activation::Gelu, seed, &device).unwrap();
     BertEmbedder::from_parts(model, tokenizer(32), pooling, false, "tiny".into(), &device).unwrap()
-}
-
-fn rows(t: Tensor<B, 2>) -> Vec<Vec<f32>> {
-    let [n, d] = t.dims();
-    let v: Vec<f32> = t.into_data().to_vec().unwrap();
-    (0..n).map(|i| v[i * d..(i + 1) * d].to_vec()).collect()
-}
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0f32, f32::max)
 }
 
 #[test]

@@ -1,8 +1,6 @@
 //! `LlmEmbedder` on a tiny seeded random Llama: last-token and mean pooling equal the model's
 //! final hidden states, and padding / batch composition do not change a vector.
 
-use std::collections::HashMap;
-
 use base_llm::text::TemplateTokens;
 use base_llm::{Adapters, Llama, LlamaConfig, TrainOptions};
 use burn::backend::Flex;
@@ -11,40 +9,11 @@ use text_embed::{Error, LlmEmbedder, LlmEmbedderOptions, Pooling, TextEmbedder};
 
 type B = Flex;
 
-const WORDS: &[&str] = &[
-    "[UNK]",
-    "solve",
-    "math",
-    "word",
-    "problems",
-    "answer",
-    "questions",
-    "about",
-    "history",
-    "translate",
-    "to",
-    "french",
-    "the",
-    "a",
-    "short",
-    "text",
-];
+mod common;
+use common::{WORDS, max_diff, rows, word_tokenizer};
 
-/// A whitespace word-level tokenizer over [`WORDS`] (no special tokens).
 fn tokenizer() -> base_llm::Tokenizer {
-    let vocab: HashMap<String, u32> = WORDS
-        .iter()
-        .enumerate()
-        .map(|(i, w)| (w.to_string(), i as u32))
-        .collect();
-    let model = tokenizers::models::wordlevel::WordLevel::builder()
-        .vocab(vocab.into_iter().collect())
-        .unk_token("[UNK]".into())
-        .build()
-        .unwrap();
-    let mut inner = tokenizers::Tokenizer::new(model);
-    inner.with_pre_tokenizer(Some(tokenizers::pre_tokenizers::whitespace::Whitespace {}));
-    base_llm::Tokenizer::new(inner, TemplateTokens::default(), None).unwrap()
+    base_llm::Tokenizer::new(word_tokenizer(), TemplateTokens::default(), None).unwrap()
 }
 
 fn model() -> Llama<B> {
@@ -63,19 +32,6 @@ fn embedder(pooling: Pooling, batch_size: usize) -> LlmEmbedder<B> {
         },
     )
     .unwrap()
-}
-
-fn rows(t: Tensor<B, 2>) -> Vec<Vec<f32>> {
-    let [n, d] = t.dims();
-    let v: Vec<f32> = t.into_data().to_vec().unwrap();
-    (0..n).map(|i| v[i * d..(i + 1) * d].to_vec()).collect()
-}
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0f32, f32::max)
 }
 
 /// Final hidden states `[seq, hidden]` of one unpadded text, straight from the model.

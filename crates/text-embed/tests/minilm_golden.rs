@@ -5,12 +5,14 @@
 use std::path::PathBuf;
 
 use burn::backend::Flex;
-use burn::prelude::*;
 use text_embed::{
     BertEmbedder, BertEmbedderOptions, Pooling, TaskEmbedder, TextEmbedder, cosine_similarity,
 };
 
 type B = Flex;
+
+mod common;
+use common::{max_diff, rows};
 
 fn model_dir() -> PathBuf {
     let dir = std::env::var_os("T2L_ASSETS")
@@ -72,12 +74,6 @@ fn matrix(v: &serde_json::Value) -> Vec<Vec<f32>> {
         .collect()
 }
 
-fn rows(t: Tensor<B, 2>) -> Vec<Vec<f32>> {
-    let [n, d] = t.dims();
-    let v: Vec<f32> = t.into_data().to_vec().unwrap();
-    (0..n).map(|i| v[i * d..(i + 1) * d].to_vec()).collect()
-}
-
 fn load() -> BertEmbedder<B> {
     BertEmbedder::load(&model_dir(), &Default::default()).expect("loads all-MiniLM-L6-v2")
 }
@@ -105,19 +101,15 @@ fn matches_sentence_transformers_per_text() {
     let got = rows(e.embed(&refs).unwrap());
     for (i, (a, b)) in got.iter().zip(&g.embeddings).enumerate() {
         let cos = cosine_similarity(a, b);
-        let max_diff = a
-            .iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0f32, f32::max);
+        let diff = max_diff(a, b);
         assert!(
             cos >= 0.9999,
-            "text {i} ({} tokens): cosine {cos} to the reference (max |Δ| {max_diff})",
+            "text {i} ({} tokens): cosine {cos} to the reference (max |Δ| {diff})",
             counts[i]
         );
-        assert!(max_diff < 1e-3, "text {i}: max |Δ| {max_diff}");
+        assert!(diff < 1e-3, "text {i}: max |Δ| {diff}");
         eprintln!(
-            "text {i}: {} tokens, cosine {cos:.7}, max |Δ| {max_diff:.2e}",
+            "text {i}: {} tokens, cosine {cos:.7}, max |Δ| {diff:.2e}",
             counts[i]
         );
         let norm: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -167,11 +159,7 @@ fn padding_and_batch_composition_do_not_change_embeddings() {
     for (i, t) in refs.iter().enumerate() {
         let alone = rows(e.embed(&[t]).unwrap()).remove(0);
         for other in [&whole[i], &pairs[i]] {
-            let diff = alone
-                .iter()
-                .zip(other)
-                .map(|(x, y)| (x - y).abs())
-                .fold(0f32, f32::max);
+            let diff = max_diff(&alone, other);
             assert!(
                 diff < 1e-5,
                 "text {i}: padding changed the embedding by {diff}"
@@ -195,11 +183,7 @@ fn task_embedding_of_a_description_has_norm_sqrt_dim() {
     let norm: f32 = v[0].iter().map(|x| x * x).sum::<f32>().sqrt();
     approx::assert_abs_diff_eq!(norm, 384f32.sqrt(), epsilon = 1e-3);
     // Both descriptions become "Solve math word problems." before embedding.
-    let diff = v[0]
-        .iter()
-        .zip(&v[1])
-        .map(|(x, y)| (x - y).abs())
-        .fold(0f32, f32::max);
+    let diff = max_diff(&v[0], &v[1]);
     assert!(diff < 1e-5, "{diff}");
 }
 
@@ -224,15 +208,11 @@ fn cls_pooling_without_normalisation_matches_sentence_transformers() {
     let got = rows(e.embed(&refs).unwrap());
     for (i, (a, b)) in got.iter().zip(&g.cls_embeddings).enumerate() {
         let cos = cosine_similarity(a, b);
-        let max_diff = a
-            .iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0f32, f32::max);
+        let diff = max_diff(a, b);
         assert!(cos >= 0.9999, "text {i}: cosine {cos}");
         assert!(
-            max_diff < 1e-3,
-            "text {i}: max |Δ| {max_diff} (unnormalised, norm ≈ 7)"
+            diff < 1e-3,
+            "text {i}: max |Δ| {diff} (unnormalised, norm ≈ 7)"
         );
     }
 }
