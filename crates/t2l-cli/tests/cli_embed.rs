@@ -7,17 +7,21 @@ fn t2l() -> Command {
     Command::new(env!("CARGO_BIN_EXE_t2l"))
 }
 
-fn minilm() -> PathBuf {
-    let dir = std::env::var_os("T2L_ASSETS")
+fn asset(rel: &str) -> PathBuf {
+    let p = std::env::var_os("T2L_ASSETS")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets"))
-        .join("all-minilm-l6-v2");
+        .join(rel);
     assert!(
-        dir.join("model.safetensors").exists(),
+        p.exists(),
         "{} is missing: run scripts/fetch-assets.sh",
-        dir.display()
+        p.display()
     );
-    dir
+    p
+}
+
+fn minilm() -> PathBuf {
+    asset("all-minilm-l6-v2")
 }
 
 #[test]
@@ -99,7 +103,7 @@ fn embed_refuses_a_missing_model_and_unsupported_architecture_in_one_line() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("/nonexistent/model"), "{err}");
+    assert!(err.contains("/nonexistent/model: no such model"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 
     let dir = tempfile::tempdir().unwrap();
@@ -117,4 +121,43 @@ fn embed_refuses_a_missing_model_and_unsupported_architecture_in_one_line() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unsupported architecture `NewModel`"), "{err}");
+}
+
+#[test]
+fn embed_with_a_gguf_llm_as_encoder() {
+    let gguf = asset("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let mut dims = Vec::new();
+    for pooling in ["last", "mean"] {
+        let out = t2l()
+            .args(["embed", "--json", "--pooling", pooling, "--model"])
+            .arg(&gguf)
+            .args([
+                "--text",
+                "Solve grade-school math word problems.",
+                "--text",
+                "Translate English sentences into French.",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let id = v["id"].as_str().unwrap();
+        let tag = if pooling == "last" {
+            ":last:"
+        } else {
+            ":mean:"
+        };
+        assert!(
+            id.starts_with("llm:SmolLM2-135M-Instruct.Q4_1") && id.contains(tag),
+            "{id}"
+        );
+        let cos = v["cosine_similarity"].as_f64().unwrap();
+        assert!(cos > -1.0 && cos < 1.0, "{cos}");
+        dims.push(v["dim"].as_u64().unwrap());
+    }
+    assert_eq!(dims, vec![576, 576]);
 }

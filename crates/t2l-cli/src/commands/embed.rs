@@ -1,12 +1,16 @@
-//! `t2l embed --model DIR --text TEXT [--text TEXT ...]`: sentence embeddings of texts, and the
-//! cosine similarity of two.
+//! `t2l embed --model DIR|GGUF --text TEXT [--text TEXT ...]`: sentence embeddings of texts, and
+//! the cosine similarity of two. A directory is a BERT-family sentence encoder; a GGUF file is a
+//! base LLM used as encoder (final hidden state of the last token, or the mean).
 
 use std::path::PathBuf;
 
 use burn::prelude::Backend;
 use clap::Args;
 use serde::Serialize;
-use text_embed::{BertEmbedder, TaskEmbedder, TextEmbedder, cosine_similarity};
+use text_embed::{
+    BertEmbedder, LlmEmbedder, LlmEmbedderOptions, Pooling, TaskEmbedder, TextEmbedder,
+    cosine_similarity,
+};
 
 use crate::cli::GlobalArgs;
 use crate::device::{BackendTask, run_on};
@@ -16,9 +20,13 @@ use crate::error::CliError;
 #[derive(Debug, Args)]
 pub struct EmbedArgs {
     /// A BERT-family model directory (config.json, tokenizer.json, model.safetensors and the
-    /// optional sentence-transformers files), e.g. assets/all-minilm-l6-v2.
+    /// optional sentence-transformers files), e.g. assets/all-minilm-l6-v2; or a GGUF file of a
+    /// Llama-family LLM, used as encoder (T2L's base-LLM embedding).
     #[arg(long)]
     pub model: PathBuf,
+    /// Pooling of an LLM encoder (GGUF --model): `last` (the reference) or `mean`.
+    #[arg(long, default_value = "last", value_parser = ["last", "mean"])]
+    pub pooling: String,
     /// A text to embed; repeat for several.
     #[arg(long = "text", required = true)]
     pub texts: Vec<String>,
@@ -44,17 +52,40 @@ pub struct EmbedReport {
 
 /// Embeds the texts with the model.
 pub fn report<B: Backend>(args: &EmbedArgs, device: &B::Device) -> Result<EmbedReport, CliError> {
-    if !args.model.is_dir() {
+    let base: Box<dyn TextEmbedder<B>> = if args.model.is_dir() {
+        Box::new(BertEmbedder::<B>::load(&args.model, device)?)
+    } else if args.model.is_file() {
+        let bundle = base_llm::ModelBundle::<B>::load(&args.model, device)
+            .map_err(text_embed::Error::Llm)?;
+        let name = args
+            .model
+            .file_stem()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let pooling = match args.pooling.as_str() {
+            "mean" => Pooling::Mean,
+            _ => Pooling::LastToken,
+        };
+        let options = LlmEmbedderOptions {
+            pooling,
+            ..Default::default()
+        };
+        Box::new(LlmEmbedder::new(
+            bundle.model,
+            bundle.tokenizer,
+            &name,
+            options,
+        )?)
+    } else {
         return Err(CliError::Input(format!(
-            "{}: not a model directory",
+            "{}: no such model directory or GGUF file",
             args.model.display()
         )));
-    }
-    let bert = BertEmbedder::<B>::load(&args.model, device)?;
+    };
     let embedder: Box<dyn TextEmbedder<B>> = if args.task {
-        Box::new(TaskEmbedder::new(bert))
+        Box::new(TaskEmbedder::new(base))
     } else {
-        Box::new(bert)
+        base
     };
     let texts: Vec<&str> = args.texts.iter().map(String::as_str).collect();
     let out = embedder.embed(&texts)?;
