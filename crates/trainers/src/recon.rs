@@ -293,13 +293,14 @@ impl<B: AutodiffBackend> Objective<B> for ReconObjective<B> {
         Ok(MicroBatchLoss { loss, tokens })
     }
 
-    /// The loss of every task with its first description, without dropout.
+    /// The loss of every task with its first description, without dropout (nothing is
+    /// recorded for backward: the outputs are detached).
     fn validate(&mut self, model: &Self::Model) -> Result<Option<f64>> {
         let tasks: Vec<usize> = (0..self.n_tasks()).collect();
         let picks: Vec<(usize, usize)> = tasks.iter().map(|&t| (t, 0)).collect();
         let raw = model.predict(self.embeddings.rows(&picks), Mode::Inference)?;
         let (loss, _) = self.loss_of(&raw, &tasks);
-        Ok(Some(loss.into_scalar().elem::<f64>()))
+        Ok(Some(loss.detach().into_scalar().elem::<f64>()))
     }
 }
 

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use base_llm::{Adapters, Llama, TrainOptions};
+use burn::module::AutodiffModule;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use hypermod::{HyperModulator, Mode};
@@ -115,50 +116,70 @@ impl<B: AutodiffBackend> T2lSftObjective<B> {
         }
     }
 
-    /// The loss of a batch with the adapters generated for it.
+    /// The training loss of a batch with the adapters generated for it.
     fn batch_loss(
         &self,
         hyper: &HyperModulator<B>,
         batch: &HostBatch,
         rows: Tensor<B, 2>,
-        train: bool,
     ) -> Result<Tensor<B, 1>> {
-        let mode = if train { Mode::Train } else { Mode::Inference };
-        let adapters = hyper.forward(rows, mode)?;
-        let options = if train {
-            TrainOptions {
-                lora_dropout: self.lora_dropout,
-                neftune_alpha: self.loss.neftune_alpha,
-                seed: None,
-            }
-        } else {
-            TrainOptions::default()
+        let options = TrainOptions {
+            lora_dropout: self.lora_dropout,
+            neftune_alpha: self.loss.neftune_alpha,
+            seed: None,
         };
-        let ce = sft_loss(
+        generated_loss(
             &self.llm,
+            hyper,
             batch,
-            Adapters::PerRow(&adapters),
+            rows,
+            Mode::Train,
             options,
             self.loss.label_smoothing,
-        )?;
-        if self.l2 > 0.0 && train {
-            Ok(ce + l2_generated(&adapters).mul_scalar(self.l2))
-        } else {
-            Ok(ce)
-        }
+            self.l2,
+        )
     }
 
     /// The validation loss of the base model alone (no adapter): what T2L must beat.
     pub fn base_validation_loss(&self) -> Result<Option<f64>> {
+        let llm = self.llm.valid();
         validation_loss(&self.data, |_, batch| {
             sft_loss(
-                &self.llm,
+                &llm,
                 batch,
                 Adapters::None,
                 TrainOptions::default(),
                 self.loss.label_smoothing,
             )
         })
+    }
+}
+
+/// The SFT loss of `batch` with the adapters `hyper` generates from `rows` (one per batch row),
+/// plus `l2 ·` [`l2_generated`] when `l2 > 0`.
+#[allow(clippy::too_many_arguments)]
+pub fn generated_loss<B: Backend>(
+    llm: &Llama<B>,
+    hyper: &HyperModulator<B>,
+    batch: &HostBatch,
+    rows: Tensor<B, 2>,
+    mode: Mode,
+    options: TrainOptions,
+    label_smoothing: f64,
+    l2: f64,
+) -> Result<Tensor<B, 1>> {
+    let adapters = hyper.forward(rows, mode)?;
+    let ce = sft_loss(
+        llm,
+        batch,
+        Adapters::PerRow(&adapters),
+        options,
+        label_smoothing,
+    )?;
+    if l2 > 0.0 {
+        Ok(ce + l2_generated(&adapters).mul_scalar(l2))
+    } else {
+        Ok(ce)
     }
 }
 
@@ -191,23 +212,36 @@ impl<B: AutodiffBackend> Objective<B> for T2lSftObjective<B> {
             .map(|r| self.data.tasks[r.task].train[r.example].input.as_str())
             .collect();
         let rows = self.conditioning_rows(&picks, &inputs)?;
-        let loss = self.batch_loss(model, &batch, rows, true)?;
+        let loss = self.batch_loss(model, &batch, rows)?;
         Ok(MicroBatchLoss {
             loss,
             tokens: batch.n_tokens(),
         })
     }
 
+    /// Validation on the inner (non-autodiff) backend: nothing is recorded for backward, so
+    /// memory stays flat however large the validation set.
     fn validate(&mut self, model: &Self::Model) -> Result<Option<f64>> {
         let this = &*self;
+        let llm = this.llm.valid();
+        let hyper = model.valid();
         validation_loss(&this.data, |rows, batch| {
             let picks: Vec<(usize, usize)> = rows.iter().map(|v| (v.task, v.description)).collect();
             let inputs: Vec<&str> = rows
                 .iter()
                 .map(|v| this.data.val_tasks[v.task].val[v.example].input.as_str())
                 .collect();
-            let emb = this.conditioning_rows(&picks, &inputs)?;
-            this.batch_loss(model, batch, emb, false)
+            let emb = this.conditioning_rows(&picks, &inputs)?.inner();
+            generated_loss(
+                &llm,
+                &hyper,
+                batch,
+                emb,
+                Mode::Inference,
+                TrainOptions::default(),
+                this.loss.label_smoothing,
+                0.0,
+            )
         })
     }
 }
