@@ -40,7 +40,8 @@ pub fn choice_correct(reply: &str, gold: &str) -> bool {
 /// use trainers::eval::parse::bool_value;
 /// assert_eq!(bool_value("True"), Some(true));
 /// assert_eq!(bool_value("false."), Some(false));
-/// assert_eq!(bool_value("I cannot say"), None);
+/// assert_eq!(bool_value("I cannot say"), Some(false)); // "no" in "cannot", as the reference
+/// assert_eq!(bool_value("maybe"), None);
 /// ```
 pub fn bool_value(text: &str) -> Option<bool> {
     let lower = text.to_lowercase();
