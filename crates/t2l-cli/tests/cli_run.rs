@@ -207,3 +207,56 @@ fn run_with_an_adapter_of_another_model_fails_cleanly() {
     let err = one_line_error(&t2l_run(&gguf(), args));
     assert!(err.contains("adapter does not fit the model"), "{err}");
 }
+
+/// The T2L checkpoint shipped in `checkpoints/` and the embedder it was trained with.
+fn shipped_t2l() -> (PathBuf, PathBuf) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let embedder = gguf()
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join("all-minilm-l6-v2");
+    (root.join("checkpoints/t2l-smollm2-minilm-m"), embedder)
+}
+
+#[test]
+fn run_with_t2l_compare_shows_base_and_the_generated_adapter() {
+    let (ckpt, embedder) = shipped_t2l();
+    let description = "Answer grade-school arithmetic questions with the number only.";
+    // The same adapter through `t2l generate` then `--adapter`.
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_t2l"))
+        .args(["generate", "--checkpoint"])
+        .arg(&ckpt)
+        .arg("--embedder")
+        .arg(&embedder)
+        .args(["--description", description, "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let via_peft = chat_greedy_json([OsStr::new("--adapter"), dir.path().as_os_str()]);
+
+    let both = chat_greedy_json([
+        OsStr::new("--t2l"),
+        ckpt.as_os_str(),
+        OsStr::new("--embedder"),
+        embedder.as_os_str(),
+        OsStr::new("--description"),
+        OsStr::new(description),
+        OsStr::new("--compare"),
+    ]);
+    assert_eq!(
+        both["base"]["token_ids"],
+        chat_greedy_json::<&str>([])["token_ids"]
+    );
+    assert_eq!(both["adapted"]["token_ids"], via_peft["token_ids"]);
+    assert_ne!(both["adapted"]["token_ids"], both["base"]["token_ids"]);
+
+    let err = one_line_error(&t2l_run(&gguf(), ["--prompt", "hi", "--compare"]));
+    assert!(err.contains("--compare needs an adapter"), "{err}");
+}

@@ -8,11 +8,9 @@ use base_llm::ModelBundle;
 use burn::prelude::Backend;
 use clap::Args;
 use hypermod::HyperModulator;
-use hypermod::pipeline::Pipeline;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lora_core::{LoraAdapter, load_peft, peft};
 use serde::Serialize;
-use text_embed::BertEmbedder;
 use trainers::data::chat::ChatEncoder;
 use trainers::eval::benchmark::Benchmark;
 use trainers::eval::descriptions::DescriptionSet;
@@ -22,6 +20,7 @@ use trainers::eval::runner::{EvalOptions, Evaluator, Method};
 use trainers::eval::sandbox::SandboxConfig;
 
 use crate::cli::GlobalArgs;
+use crate::commands::t2l_pipeline::open_pipeline;
 use crate::device::{BackendTask, run_on};
 use crate::error::CliError;
 
@@ -103,35 +102,6 @@ fn missing(path: &Path, what: &str) -> CliError {
     CliError::Input(format!("{}: no such {what}", path.display()))
 }
 
-/// The embedder for a checkpoint: `--embedder`, else the recorded one when it is a directory
-/// (as given, or relative to the checkpoint).
-fn embedder_dir(
-    args: &EvalArgs,
-    checkpoint: &Path,
-    recorded: Option<&str>,
-) -> Result<PathBuf, CliError> {
-    if let Some(dir) = &args.embedder {
-        return if dir.is_dir() {
-            Ok(dir.clone())
-        } else {
-            Err(missing(dir, "embedder directory"))
-        };
-    }
-    let id = recorded.ok_or_else(|| {
-        CliError::Input(
-            "--t2l needs a text embedder: the checkpoint records none; pass --embedder DIR".into(),
-        )
-    })?;
-    [PathBuf::from(id), checkpoint.join(id)]
-        .into_iter()
-        .find(|p| p.is_dir())
-        .ok_or_else(|| {
-            CliError::Input(format!(
-                "the checkpoint's embedder `{id}` is not a directory here; pass --embedder DIR"
-            ))
-        })
-}
-
 impl BackendTask for Eval<'_> {
     type Output = EvalReport;
 
@@ -188,10 +158,8 @@ impl BackendTask for Eval<'_> {
             Some(dir) => {
                 let hyper =
                     HyperModulator::<B>::open(dir, &device).map_err(trainers::Error::from)?;
-                let emb = embedder_dir(args, dir, hyper.config().embedder.as_deref())?;
                 model.check_adapter_layout(&hyper.config().layout)?;
-                let bert = BertEmbedder::<B>::load(&emb, &device)?;
-                Some(Pipeline::new(hyper, bert).map_err(trainers::Error::from)?)
+                Some(open_pipeline(hyper, dir, args.embedder.as_deref(), &device)?.0)
             }
             None => None,
         };

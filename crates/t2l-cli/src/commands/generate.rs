@@ -7,12 +7,12 @@ use burn::prelude::*;
 use clap::Args;
 use hypermod::HyperModulator;
 use hypermod::embedding_file::read_embedding;
-use hypermod::pipeline::{DESCRIPTION_FILE, Pipeline, write_adapter_dir};
+use hypermod::pipeline::{DESCRIPTION_FILE, write_adapter_dir};
 use hypermod::reference::{ImportOptions, is_reference_dir};
 use serde::Serialize;
-use text_embed::BertEmbedder;
 
 use crate::cli::GlobalArgs;
+use crate::commands::t2l_pipeline::open_pipeline;
 use crate::device::{BackendTask, run_on};
 use crate::error::CliError;
 
@@ -103,28 +103,6 @@ fn open_checkpoint<B: Backend>(
     })
 }
 
-/// The embedder directory for a description: `--embedder`, else the checkpoint's embedder when it
-/// names a directory (as given, or relative to the checkpoint directory).
-fn embedder_dir(args: &GenerateArgs, recorded: Option<&str>) -> Result<PathBuf, CliError> {
-    if let Some(dir) = &args.embedder {
-        return Ok(dir.clone());
-    }
-    let Some(id) = recorded else {
-        return Err(CliError::Input(
-            "--description needs a text embedder: the checkpoint records none; pass --embedder DIR"
-                .into(),
-        ));
-    };
-    [PathBuf::from(id), args.checkpoint.join(id)]
-        .into_iter()
-        .find(|p| p.is_dir())
-        .ok_or_else(|| {
-            CliError::Input(format!(
-                "the checkpoint's embedder `{id}` is not a directory here; pass --embedder DIR"
-            ))
-        })
-}
-
 struct Generate<'a>(&'a GenerateArgs);
 
 impl BackendTask for Generate<'_> {
@@ -164,10 +142,10 @@ impl BackendTask for Generate<'_> {
                 adapter
             }
             (Some(description), None) => {
-                let dir = embedder_dir(args, cfg.embedder.as_deref())?;
-                let bert = BertEmbedder::<B>::load(&dir, &device)?;
+                let (pipeline, dir) =
+                    open_pipeline(hyper, &args.checkpoint, args.embedder.as_deref(), &device)?;
                 report.embedder = Some(dir.display().to_string());
-                Pipeline::new(hyper, bert)?.write_peft(description, &args.out)?
+                pipeline.write_peft(description, &args.out)?
             }
             (None, None) => {
                 return Err(CliError::Input(

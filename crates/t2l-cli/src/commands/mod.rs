@@ -5,4 +5,5 @@ pub mod eval;
 pub mod generate;
 pub mod inspect;
 pub mod run;
+pub mod t2l_pipeline;
 pub mod train;

@@ -1,15 +1,19 @@
 //! `t2l run --model PATH --prompt TEXT`: a continuation from a base model, optionally through its
-//! chat template and with a PEFT adapter merged in.
+//! chat template and with an adapter merged in: a PEFT directory, or one a T2L checkpoint generates
+//! from a task description on the fly (`--t2l CKPT --description TEXT`); `--compare` also shows the
+//! base model's answer.
 
 use std::path::PathBuf;
 
 use base_llm::{Adapters, Completion, FinishReason, GenerationConfig, ModelBundle, Prompt};
 use burn::prelude::Backend;
 use clap::Args;
-use lora_core::{load_peft, peft};
+use hypermod::HyperModulator;
+use lora_core::{LoraAdapter, load_peft, peft};
 use serde::Serialize;
 
 use crate::cli::GlobalArgs;
+use crate::commands::t2l_pipeline::open_pipeline;
 use crate::device::{BackendTask, run_on};
 use crate::error::CliError;
 
@@ -30,8 +34,20 @@ pub struct RunArgs {
     #[arg(long, requires = "chat")]
     pub system: Option<String>,
     /// A PEFT LoRA adapter directory, merged into the model before generating.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "t2l")]
     pub adapter: Option<PathBuf>,
+    /// A T2L checkpoint directory: generates an adapter from --description and merges it.
+    #[arg(long, requires = "description")]
+    pub t2l: Option<PathBuf>,
+    /// The task, in one sentence, for --t2l.
+    #[arg(long, requires = "t2l")]
+    pub description: Option<String>,
+    /// The text-embedder directory for --t2l (default: the embedder the checkpoint records).
+    #[arg(long, requires = "t2l")]
+    pub embedder: Option<PathBuf>,
+    /// Also answer with the base model, and show both answers (needs --adapter or --t2l).
+    #[arg(long)]
+    pub compare: bool,
     /// Most tokens to generate.
     #[arg(long, default_value_t = 128)]
     pub max_new_tokens: usize,
@@ -132,36 +148,63 @@ impl BackendTask for Run<'_> {
                 peft::CONFIG_FILE
             )));
         }
-        let mut bundle = ModelBundle::<B>::load(&args.model, &device)?;
-        if let Some(dir) = &args.adapter {
-            let adapter = load_peft::<B>(dir, &device)?;
-            bundle.model.merge_adapter(&adapter)?;
+        if args.compare && args.adapter.is_none() && args.t2l.is_none() {
+            return Err(CliError::Input(
+                "--compare needs an adapter: --adapter DIR or --t2l CKPT --description TEXT".into(),
+            ));
         }
+        let mut bundle = ModelBundle::<B>::load(&args.model, &device)?;
+        let adapter: Option<LoraAdapter<B>> = match (&args.adapter, &args.t2l, &args.description) {
+            (Some(dir), _, _) => Some(load_peft::<B>(dir, &device)?),
+            (None, Some(ckpt), Some(description)) => {
+                let hyper = HyperModulator::<B>::open(ckpt, &device)?;
+                let (pipeline, _) = open_pipeline(hyper, ckpt, args.embedder.as_deref(), &device)?;
+                Some(pipeline.adapter(description)?)
+            }
+            _ => None,
+        };
         let prompt = if args.chat {
             Prompt::chat(args.system.as_deref(), &args.prompt)
         } else {
             Prompt::Text(args.prompt.clone())
         };
-        let completion = bundle.complete(&prompt, &config, Adapters::None)?;
-        let report = RunReport::new(&completion);
-        if global.json {
-            println!(
+        let base = if args.compare {
+            Some(RunReport::new(&bundle.complete(
+                &prompt,
+                &config,
+                Adapters::None,
+            )?))
+        } else {
+            None
+        };
+        if let Some(adapter) = &adapter {
+            bundle.model.merge_adapter(adapter)?;
+        }
+        let report = RunReport::new(&bundle.complete(&prompt, &config, Adapters::None)?);
+        match (&base, global.json) {
+            (Some(base), true) => {
+                println!("{}", serde_json::json!({ "base": base, "adapted": report }))
+            }
+            (None, true) => println!(
                 "{}",
                 serde_json::to_string_pretty(&report).expect("report serialises")
-            );
-        } else {
-            println!("{}", report.text);
-            if !global.quiet {
-                eprintln!(
-                    "[{} prompt + {} generated tokens, {:.1} tokens/s ({:.1} prefill, {:.1} decode), stop: {}]",
-                    report.prompt_tokens,
-                    report.token_ids.len(),
-                    report.tokens_per_second,
-                    report.prefill_tokens_per_second,
-                    report.decode_tokens_per_second,
-                    report.finish_reason
-                );
+            ),
+            (Some(base), false) => {
+                println!("--- base model ---\n{}", base.text);
+                println!("--- with the adapter ---\n{}", report.text);
             }
+            (None, false) => println!("{}", report.text),
+        }
+        if !global.json && !global.quiet {
+            eprintln!(
+                "[{} prompt + {} generated tokens, {:.1} tokens/s ({:.1} prefill, {:.1} decode), stop: {}]",
+                report.prompt_tokens,
+                report.token_ids.len(),
+                report.tokens_per_second,
+                report.prefill_tokens_per_second,
+                report.decode_tokens_per_second,
+                report.finish_reason
+            );
         }
         Ok(())
     }
