@@ -1,27 +1,12 @@
 //! End-to-end tests of `t2l embed` on the real all-MiniLM-L6-v2.
 
-use std::path::PathBuf;
 use std::process::Command;
+
+mod common;
+use common::{asset, minilm};
 
 fn t2l() -> Command {
     Command::new(env!("CARGO_BIN_EXE_t2l"))
-}
-
-fn asset(rel: &str) -> PathBuf {
-    let p = std::env::var_os("T2L_ASSETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets"))
-        .join(rel);
-    assert!(
-        p.exists(),
-        "{} is missing: run scripts/fetch-assets.sh",
-        p.display()
-    );
-    p
-}
-
-fn minilm() -> PathBuf {
-    asset("all-minilm-l6-v2")
 }
 
 #[test]

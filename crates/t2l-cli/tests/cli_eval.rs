@@ -1,23 +1,12 @@
 //! `t2l eval`: a smoke run on the real SmolLM2-135M-Instruct GGUF (both protocols, 5 examples of
 //! two benchmarks, results files), and one-line errors with a non-zero exit.
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn gguf() -> PathBuf {
-    let path = std::env::var_os("T2L_ASSETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets"))
-        .join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/fetch-assets.sh",
-        path.display()
-    );
-    path
-}
+mod common;
+use common::smollm2_gguf as gguf;
 
 fn t2l(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_t2l"))

@@ -23,12 +23,8 @@ fn ok(out: &Output) {
     );
 }
 
-fn minilm_dir() -> PathBuf {
-    std::env::var_os("T2L_ASSETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets"))
-        .join("all-minilm-l6-v2")
-}
+mod common;
+use common::minilm;
 
 /// A small random checkpoint (SmolLM2-like q/v widths shrunk, 4 layers, r = 4) with task width
 /// `task_dim`, saved in `dir`.
@@ -153,7 +149,7 @@ fn generate_refuses_a_directory_that_is_no_checkpoint() {
 fn generate_from_a_description_with_minilm() {
     let tmp = tempfile::tempdir().unwrap();
     let ckpt = tmp.path().join("ckpt");
-    let minilm = minilm_dir();
+    let minilm = minilm();
     let hyper = checkpoint(&ckpt, Variant::S, 384, Some(minilm.to_str().unwrap()));
     let out_dir = tmp.path().join("adapter");
     let description = "Solve grade-school math word problems";

@@ -11,18 +11,8 @@ use serde_json::Value;
 /// The golden chat prompt's user message (default system prompt of the template).
 const CHAT_PROMPT: &str = "What is 7 times 8? Answer briefly.";
 
-fn gguf() -> PathBuf {
-    let path = std::env::var_os("T2L_ASSETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets"))
-        .join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/fetch-assets.sh",
-        path.display()
-    );
-    path
-}
+mod common;
+use common::{minilm, smollm2_gguf as gguf};
 
 /// `t2l run --model <model> ARGS...`.
 fn t2l_run<S: AsRef<OsStr>>(model: &Path, args: impl IntoIterator<Item = S>) -> Output {
@@ -211,12 +201,7 @@ fn run_with_an_adapter_of_another_model_fails_cleanly() {
 /// The T2L checkpoint shipped in `checkpoints/` and the embedder it was trained with.
 fn shipped_t2l() -> (PathBuf, PathBuf) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let embedder = gguf()
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .join("all-minilm-l6-v2");
-    (root.join("checkpoints/t2l-smollm2-minilm-m"), embedder)
+    (root.join("checkpoints/t2l-smollm2-minilm-m"), minilm())
 }
 
 #[test]
