@@ -48,8 +48,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let new_tokens = arg("--new-tokens", 64);
     let repeats = arg("--repeats", 3);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let assets = std::env::var_os("T2L_ASSETS").map_or(root.join("assets"), PathBuf::from);
-    let gguf = assets.join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let gguf = base_llm::assets::asset(base_llm::assets::SMOLLM2_GGUF)?;
     let fixture: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
         root.join("crates/base-llm/tests/fixtures/model/smollm2_golden.json"),
     )?)?;

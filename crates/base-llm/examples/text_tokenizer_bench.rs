@@ -9,7 +9,6 @@
 //! The same text through transformers' tokenizer (for a side-by-side ratio) is measured by
 //! `scripts/golden/smollm2_tokenizer.py --bench`.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use base_llm::Tokenizer;
@@ -43,10 +42,7 @@ fn best<T>(repeats: usize, mut f: impl FnMut() -> T) -> (f64, T) {
 fn main() -> base_llm::Result<()> {
     let kib = arg("--kib", 256);
     let repeats = arg("--repeats", 5).max(1);
-    let gguf = std::env::var_os("T2L_ASSETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets"))
-        .join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let gguf = base_llm::assets::asset(base_llm::assets::SMOLLM2_GGUF)?;
 
     let t = Instant::now();
     let file = GgufFile::open(&gguf)?;

@@ -52,6 +52,12 @@ pub enum Error {
     /// A tokenizer or chat template could not be built or used.
     #[error(transparent)]
     Text(#[from] crate::text::TextError),
+    /// A real model of the project's assets is not there ([`crate::assets`]).
+    #[error("{} is missing: run scripts/fetch-assets.sh (or set T2L_ASSETS)", path.display())]
+    MissingAsset {
+        /// The path looked for.
+        path: std::path::PathBuf,
+    },
 }
 
 /// `Result` with this crate's [`Error`].

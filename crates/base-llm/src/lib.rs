@@ -8,7 +8,9 @@
 //!   [`score`](Llama::score) for log-likelihoods of continuations.
 //! - [`ModelBundle`]: model + [`Tokenizer`] from one path (GGUF or Hugging Face directory), and
 //!   [`ModelBundle::complete`] from a [`Prompt`] (text, or chat messages through the chat template).
+//! - [`assets`]: where the project's real models are (`$T2L_ASSETS` or `<workspace>/assets`).
 
+pub mod assets;
 pub mod bundle;
 pub mod config;
 pub mod error;

@@ -16,21 +16,11 @@ fn fixture() -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-fn assets() -> PathBuf {
-    std::env::var_os("T2L_ASSETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets"))
-}
-
 /// The model loaded by `Llama::load` from the real GGUF (Q8_0 embedding, Q4_1 linears,
 /// dequantized to f32, q/k un-permuted into the Hugging Face rotate-half order).
 fn load() -> Llama<B> {
-    let gguf = assets().join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
-    assert!(
-        gguf.exists(),
-        "{} is missing: run scripts/fetch-assets.sh",
-        gguf.display()
-    );
+    let gguf =
+        base_llm::assets::asset(base_llm::assets::SMOLLM2_GGUF).unwrap_or_else(|e| panic!("{e}"));
     Llama::load(&gguf, &Default::default()).expect("the GGUF loads")
 }
 

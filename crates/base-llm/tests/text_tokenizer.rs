@@ -224,7 +224,7 @@ fn hf_dir_round_trip_keeps_ids_template_and_never_pads() {
 
 #[test]
 fn minilm_tokenizer_json_is_not_padded() {
-    let dir = text_support::asset("all-minilm-l6-v2");
+    let dir = text_support::asset(base_llm::assets::MINILM_DIR);
     let tok = Tokenizer::from_hf_dir(&dir).unwrap();
     // [CLS] hello world [SEP], not 128 ids of padding.
     assert_eq!(

@@ -70,13 +70,9 @@ fn throughput(e: &BertEmbedder<B>, texts: &[&str], batch: usize, repeats: usize)
 }
 
 fn main() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let model = arg("--model").map(PathBuf::from).unwrap_or_else(|| {
-        std::env::var_os("T2L_ASSETS")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join("assets"))
-            .join("all-minilm-l6-v2")
-    });
+    let model = arg("--model")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| base_llm::assets::assets_dir().join(base_llm::assets::MINILM_DIR));
     let repeats: usize = arg("--repeats").and_then(|r| r.parse().ok()).unwrap_or(3);
     let single: usize = arg("--single").and_then(|r| r.parse().ok()).unwrap_or(64);
     let texts: Vec<String> = match arg("--texts") {

@@ -73,10 +73,9 @@ fn missing_files_and_tensors_name_what_is_missing() {
 
     write(dir.path(), "config.json", TINY_BERT);
     // A real tokenizer, and a weights file with one tensor of the wrong shape.
-    let minilm = std::env::var_os("T2L_ASSETS")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets"))
-        .join("all-minilm-l6-v2/tokenizer.json");
+    let minilm = base_llm::assets::asset(base_llm::assets::MINILM_DIR)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .join("tokenizer.json");
     std::fs::copy(&minilm, dir.path().join("tokenizer.json")).unwrap();
     let data = vec![0u8; 4 * 3 * 4];
     let view =

@@ -11,16 +11,7 @@ use text_embed::{LlmEmbedder, LlmEmbedderOptions, Pooling, TextEmbedder, cosine_
 type B = Flex;
 
 fn gguf() -> PathBuf {
-    let p = std::env::var_os("T2L_ASSETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets"))
-        .join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
-    assert!(
-        p.exists(),
-        "{} is missing: run scripts/fetch-assets.sh",
-        p.display()
-    );
-    p
+    base_llm::assets::asset(base_llm::assets::SMOLLM2_GGUF).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn floats(v: &serde_json::Value) -> Vec<f32> {

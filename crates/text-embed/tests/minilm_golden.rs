@@ -15,16 +15,7 @@ mod common;
 use common::{max_diff, rows};
 
 fn model_dir() -> PathBuf {
-    let dir = std::env::var_os("T2L_ASSETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets"))
-        .join("all-minilm-l6-v2");
-    assert!(
-        dir.join("model.safetensors").exists(),
-        "{} is missing: run scripts/fetch-assets.sh",
-        dir.display()
-    );
-    dir
+    base_llm::assets::asset(base_llm::assets::MINILM_DIR).unwrap_or_else(|e| panic!("{e}"))
 }
 
 struct Golden {

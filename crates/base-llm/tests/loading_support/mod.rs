@@ -248,12 +248,7 @@ pub fn logits(model: &base_llm::Llama<burn::backend::Flex>, ids: &[i64], batch: 
         .unwrap()
 }
 
-/// The real SmolLM2-135M-Instruct GGUF (`T2L_ASSETS` or `<repo>/assets`).
+/// The real SmolLM2-135M-Instruct GGUF (the tests fail with the fetch command when it is missing).
 pub fn smollm2_gguf() -> std::path::PathBuf {
-    std::env::var_os("T2L_ASSETS")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets")
-        })
-        .join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf")
+    base_llm::assets::asset(base_llm::assets::SMOLLM2_GGUF).unwrap_or_else(|e| panic!("{e}"))
 }

@@ -6,27 +6,14 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-/// `T2L_ASSETS`, or `<repo>/assets`.
-pub fn assets() -> PathBuf {
-    std::env::var_os("T2L_ASSETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets"))
-}
-
 /// An asset that must exist (the tests fail with the fetch command otherwise).
 pub fn asset(relative: &str) -> PathBuf {
-    let path = assets().join(relative);
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/fetch-assets.sh",
-        path.display()
-    );
-    path
+    base_llm::assets::asset(relative).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The real SmolLM2-135M-Instruct GGUF.
 pub fn smollm2_gguf() -> PathBuf {
-    asset("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf")
+    asset(base_llm::assets::SMOLLM2_GGUF)
 }
 
 /// A file under `tests/fixtures/`.
