@@ -12,7 +12,7 @@ use burn::backend::Flex;
 use burn::prelude::*;
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{Criterion, Throughput};
-use hypermod::packed::PackedHeads;
+use hypermod::packed::PackedHyper;
 use hypermod::{HyperConfig, HyperModulator, InitMode, Variant};
 use lora_core::{AdapterLayout, BatchedLoraAdapter, LoraConfig, ModuleShape};
 
@@ -150,7 +150,7 @@ fn bench<M: Measurement>(c: &mut Criterion<M>) {
                 b.iter(|| to_host(hyper.generate(emb.clone()).expect("generate")))
             });
             // The CPU fast path: heads packed once (at load), AVX-512 kernel.
-            if let Some(packed) = PackedHeads::new(&hyper) {
+            if let Some(packed) = PackedHyper::new(&hyper) {
                 group.bench_function(format!("{shape}/{variant}/packed"), |b| {
                     b.iter(|| {
                         to_host(

@@ -9,7 +9,8 @@
 //!   [`HyperModulator::from_tensors`] / [`HyperModulator::to_tensors`] move named host tensors in
 //!   and out (shared by initialisation, checkpoints and the reference import).
 //! - [`init`]: seeded initialisation and Bias-HyperInit (with the rule for `d_out > d_in`).
-//! - [`packed`]: the CPU fast path (AVX-512 head kernel on pre-packed weights): `generate_packed`.
+//! - [`packed`]: the CPU fast path (host trunk and heads on a packed AVX-512 kernel):
+//!   [`packed::PackedHyper`], `generate_packed`.
 //! - [`checkpoint`]: our checkpoint directory (safetensors + JSON config + `adapter_config.json`).
 //! - [`pipeline`]: description(s) → [`text_embed::TextEmbedder`] → hypernetwork → PEFT directory.
 //! - [`reference`]: import of the PyTorch reference's checkpoints.

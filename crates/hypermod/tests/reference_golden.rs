@@ -63,14 +63,20 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .fold(0.0, f32::max)
 }
 
-/// Generates with the imported hypernetwork; returns the largest |ours − reference| over every
-/// A and B of every embedding.
-fn worst_diff(hnet: &HyperModulator<B>, exp: &Expected) -> f32 {
+/// Generates with the imported hypernetwork (the generic path, or the packed CPU path when
+/// `packed`); returns the largest |ours − reference| over every A and B of every embedding, or
+/// `None` for the packed path on a CPU without it.
+fn worst_diff(hnet: &HyperModulator<B>, exp: &Expected, packed: bool) -> Option<f32> {
     let device = Default::default();
     let n = exp.embeddings.len();
     let flat: Vec<f32> = exp.embeddings.concat();
     let emb = Tensor::<B, 2>::from_data(TensorData::new(flat, [n, exp.emb_size]), &device);
-    let batch = hnet.generate(emb).unwrap();
+    let batch = if packed {
+        let fast = hypermod::packed::PackedHyper::new(hnet)?.with_threads(2);
+        hnet.generate_packed(emb, &fast).unwrap()
+    } else {
+        hnet.generate(emb).unwrap()
+    };
     assert_eq!(batch.len(), n);
     let mut worst = 0f32;
     for m in &exp.modules {
@@ -86,7 +92,7 @@ fn worst_diff(hnet: &HyperModulator<B>, exp: &Expected) -> f32 {
             worst = worst.max(max_abs_diff(&b[i * nb..(i + 1) * nb], &want.b));
         }
     }
-    worst
+    Some(worst)
 }
 
 fn import(name: &str, options: &ImportOptions) -> HyperModulator<B> {
@@ -108,9 +114,16 @@ fn check_case(name: &str, variant: Variant) {
         let s = cfg.layout.module(&m.name).unwrap();
         assert_eq!((s.d_in, s.d_out), (m.d_in, m.d_out), "{}", m.name);
     }
-    let worst = worst_diff(&hnet, &exp);
+    let worst = worst_diff(&hnet, &exp, false).unwrap();
     println!("{name}: max |A/B − reference| = {worst:.3e}");
     assert!(worst <= TOL, "{name}: max |diff| {worst} > {TOL}");
+    match worst_diff(&hnet, &exp, true) {
+        Some(worst) => {
+            println!("{name} (packed CPU path): max |A/B − reference| = {worst:.3e}");
+            assert!(worst <= TOL, "{name} packed: max |diff| {worst} > {TOL}");
+        }
+        None => assert!(!hypermod::packed::cpu_supported()),
+    }
 }
 
 #[test]
@@ -181,7 +194,7 @@ fn an_explicit_module_order_overrides_module_order_json() {
     assert_eq!(ckpt.module_order_source, ModuleOrderSource::Explicit);
     let hnet = import("l_sft_offset", &opts);
     assert_eq!(hnet.config().module_order, ["q_proj", "v_proj"]);
-    let worst = worst_diff(&hnet, &exp);
+    let worst = worst_diff(&hnet, &exp, false).unwrap();
     assert!(
         worst > 1e-2,
         "the module order had no effect (max diff {worst})"

@@ -196,7 +196,7 @@ fn invalid_configs_are_refused_with_the_field() {
 }
 
 #[test]
-fn packed_cpu_heads_equal_the_generic_path() {
+fn packed_cpu_path_equals_the_generic_path() {
     let supported = hypermod::packed::cpu_supported();
     for variant in VARIANTS {
         for threads in [1, 3] {
@@ -208,7 +208,7 @@ fn packed_cpu_heads_equal_the_generic_path() {
                 .unwrap()
                 .with_ab_offset(&offset)
                 .unwrap();
-            let Some(packed) = hypermod::packed::PackedHeads::new(&hyper) else {
+            let Some(packed) = hypermod::packed::PackedHyper::new(&hyper) else {
                 assert!(!supported, "AVX-512F present but no packed heads");
                 return;
             };

@@ -1,0 +1,297 @@
+//! The packed CPU GEMM: `y = x·Wᵀ + b` for a weight `W [out, k]` packed once into panels of
+//! [`NR`] outputs (k-major), multiplied by blocks of up to [`MR`] rows held in AVX-512 registers
+//! with the bias as the accumulators' start. Used for the heads and the trunk's Linear layers of
+//! the packed generation path; a generic GEMM re-packs the weight on every call, which for the
+//! heads' few-row shapes is a large part of its time.
+
+use std::ops::Range;
+
+/// Outputs per packed panel (three 16-lane vectors).
+pub const NR: usize = 48;
+/// Rows per register block.
+pub const MR: usize = 8;
+
+/// A linear layer packed for the kernel: `panels[p][k][c] = W[p·NR + c][k]` (zero beyond `out`).
+#[derive(Debug, Clone)]
+pub(crate) struct PackedLinear {
+    out: usize,
+    k: usize,
+    panels: Vec<f32>,
+    /// Bias padded to `n_panels · NR` (zeros when the layer has none).
+    bias: Vec<f32>,
+}
+
+impl PackedLinear {
+    /// Packs `weight [out, k]` (row-major, PyTorch's `nn.Linear` layout) and its bias.
+    pub(crate) fn pack(weight: &[f32], bias: Option<&[f32]>, out: usize, k: usize) -> Self {
+        let n_panels = out.div_ceil(NR);
+        let mut panels = vec![0f32; n_panels * k * NR];
+        for (o, row) in weight.chunks_exact(k).enumerate() {
+            let base = (o / NR) * k * NR + o % NR;
+            for (kk, &w) in row.iter().enumerate() {
+                panels[base + kk * NR] = w;
+            }
+        }
+        let mut padded = vec![0f32; n_panels * NR];
+        if let Some(b) = bias {
+            padded[..out].copy_from_slice(b);
+        }
+        Self {
+            out,
+            k,
+            panels,
+            bias: padded,
+        }
+    }
+
+    /// Input features.
+    pub(crate) fn k(&self) -> usize {
+        self.k
+    }
+
+    pub(crate) fn n_panels(&self) -> usize {
+        self.out.div_ceil(NR)
+    }
+
+    /// Row stride of a full output: `n_panels · NR` (the columns beyond `out` hold zeros).
+    pub(crate) fn ldy(&self) -> usize {
+        self.n_panels() * NR
+    }
+
+    /// `y [rows, ldy()] = x [rows, k] (row stride ldx) · Wᵀ + b`, all panels, this thread.
+    pub(crate) fn forward(&self, x: &[f32], ldx: usize, rows: usize, y: &mut [f32]) {
+        let ldy = self.ldy();
+        assert!(ldx >= self.k && x.len() >= rows.saturating_sub(1) * ldx + self.k);
+        assert!(y.len() >= rows * ldy);
+        for p in 0..self.n_panels() {
+            // SAFETY: checked above: `x` holds `rows` rows of `k` values at stride `ldx`, `y`
+            // holds `rows · ldy` values and panel `p` writes columns `p·NR..(p+1)·NR ≤ ldy`.
+            unsafe { self.panel(p, x.as_ptr(), ldx, rows, y.as_mut_ptr(), ldy) }
+        }
+    }
+
+    /// The panels in `panels` (indices into `0..n_panels()`) of `y = x·Wᵀ + b` for `rows` rows
+    /// of `x` (stride `ldx`) into `y` (stride `ldy ≥ ldy()`), split over `threads` threads.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn forward_panels(
+        &self,
+        x: &[f32],
+        ldx: usize,
+        rows: usize,
+        y: &mut [f32],
+        ldy: usize,
+        panels: &[usize],
+        threads: usize,
+    ) {
+        if rows == 0 || panels.is_empty() {
+            return;
+        }
+        assert!(ldx >= self.k && x.len() >= (rows - 1) * ldx + self.k);
+        assert!(ldy >= self.ldy() && y.len() >= (rows - 1) * ldy + self.ldy());
+        assert!(panels.iter().all(|&p| p < self.n_panels()));
+        let threads = threads.clamp(1, panels.len());
+        let per = panels.len().div_ceil(threads);
+        let out = SendPtr(y.as_mut_ptr());
+        std::thread::scope(|s| {
+            for (t, chunk) in panels.chunks(per).enumerate() {
+                let out = &out;
+                let run = move || {
+                    for &p in chunk {
+                        // SAFETY: checked above (sizes, strides, panel indices); each panel
+                        // writes only its own `NR` columns of each row, and the threads get
+                        // disjoint chunks of the (distinct) panel indices.
+                        unsafe { self.panel(p, x.as_ptr(), ldx, rows, out.get(), ldy) }
+                    }
+                };
+                if t + 1 == threads || (t + 1) * per >= panels.len() {
+                    run();
+                } else {
+                    s.spawn(run);
+                }
+            }
+        });
+    }
+
+    /// # Safety
+    /// `x` holds `rows` rows of `k` values at stride `ldx`; `y` has `rows` rows at stride `ldy`
+    /// with columns `p·NR..(p+1)·NR` writable; `p < n_panels()`; AVX-512F is available (the
+    /// only constructor path, `PackedHyper::new`, checks it).
+    unsafe fn panel(
+        &self,
+        p: usize,
+        x: *const f32,
+        ldx: usize,
+        rows: usize,
+        y: *mut f32,
+        ldy: usize,
+    ) {
+        unsafe {
+            kernel::panel(
+                self.panels.as_ptr().add(p * self.k * NR),
+                self.bias.as_ptr().add(p * NR),
+                x,
+                ldx,
+                self.k,
+                rows,
+                y.add(p * NR),
+                ldy,
+            )
+        }
+    }
+}
+
+/// The indices of the panels that cover any column in `ranges` (sorted, without repeats).
+pub(crate) fn panels_covering(
+    ranges: impl IntoIterator<Item = Range<usize>>,
+    n_panels: usize,
+) -> Vec<usize> {
+    let mut needed = vec![false; n_panels];
+    for r in ranges.into_iter().filter(|r| !r.is_empty()) {
+        for flag in &mut needed[r.start / NR..(r.end.div_ceil(NR)).min(n_panels)] {
+            *flag = true;
+        }
+    }
+    (0..n_panels).filter(|&p| needed[p]).collect()
+}
+
+/// A raw output pointer shared by the threads of one GEMM (they write disjoint columns).
+struct SendPtr(*mut f32);
+
+impl SendPtr {
+    fn get(&self) -> *mut f32 {
+        self.0
+    }
+}
+
+// SAFETY: only used inside `PackedLinear::forward_panels`, whose threads write disjoint elements.
+unsafe impl Sync for SendPtr {}
+unsafe impl Send for SendPtr {}
+
+/// Whether this CPU runs the packed kernel (x86-64 with AVX-512F).
+pub fn cpu_supported() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod kernel {
+    use std::arch::x86_64::*;
+
+    use super::{MR, NR};
+
+    /// One panel for all rows: blocks of `MR` rows, the remainder block smaller.
+    ///
+    /// # Safety
+    /// AVX-512F must be available; `panel` holds `k·NR` values, `bias` `NR`, `x` `rows` rows of
+    /// `k` values at stride `ldx`, and `y` has `rows` rows of stride `ldy` with `NR` writable
+    /// values from each row's start.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn panel(
+        panel: *const f32,
+        bias: *const f32,
+        x: *const f32,
+        ldx: usize,
+        k: usize,
+        rows: usize,
+        y: *mut f32,
+        ldy: usize,
+    ) {
+        unsafe { panel_avx512(panel, bias, x, ldx, k, rows, y, ldy) }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn panel_avx512(
+        panel: *const f32,
+        bias: *const f32,
+        x: *const f32,
+        ldx: usize,
+        k: usize,
+        rows: usize,
+        y: *mut f32,
+        ldy: usize,
+    ) {
+        let mut r0 = 0;
+        while r0 < rows {
+            let m = (rows - r0).min(MR);
+            let (xb, yb) = unsafe { (x.add(r0 * ldx), y.add(r0 * ldy)) };
+            unsafe {
+                match m {
+                    8 => block::<8>(panel, bias, xb, ldx, k, yb, ldy),
+                    7 => block::<7>(panel, bias, xb, ldx, k, yb, ldy),
+                    6 => block::<6>(panel, bias, xb, ldx, k, yb, ldy),
+                    5 => block::<5>(panel, bias, xb, ldx, k, yb, ldy),
+                    4 => block::<4>(panel, bias, xb, ldx, k, yb, ldy),
+                    3 => block::<3>(panel, bias, xb, ldx, k, yb, ldy),
+                    2 => block::<2>(panel, bias, xb, ldx, k, yb, ldy),
+                    _ => block::<1>(panel, bias, xb, ldx, k, yb, ldy),
+                }
+            }
+            r0 += m;
+        }
+    }
+
+    /// `M` rows × `NR` outputs in 3·M zmm accumulators, initialised with the bias.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn block<const M: usize>(
+        panel: *const f32,
+        bias: *const f32,
+        x: *const f32,
+        ldx: usize,
+        k: usize,
+        y: *mut f32,
+        ldy: usize,
+    ) {
+        unsafe {
+            let b = [
+                _mm512_loadu_ps(bias),
+                _mm512_loadu_ps(bias.add(16)),
+                _mm512_loadu_ps(bias.add(32)),
+            ];
+            let mut acc = [b; M];
+            for kk in 0..k {
+                let w = panel.add(kk * NR);
+                let w0 = _mm512_loadu_ps(w);
+                let w1 = _mm512_loadu_ps(w.add(16));
+                let w2 = _mm512_loadu_ps(w.add(32));
+                for (r, a) in acc.iter_mut().enumerate() {
+                    let xv = _mm512_set1_ps(*x.add(r * ldx + kk));
+                    a[0] = _mm512_fmadd_ps(w0, xv, a[0]);
+                    a[1] = _mm512_fmadd_ps(w1, xv, a[1]);
+                    a[2] = _mm512_fmadd_ps(w2, xv, a[2]);
+                }
+            }
+            for (r, a) in acc.iter().enumerate() {
+                let row = y.add(r * ldy);
+                _mm512_storeu_ps(row, a[0]);
+                _mm512_storeu_ps(row.add(16), a[1]);
+                _mm512_storeu_ps(row.add(32), a[2]);
+            }
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+mod kernel {
+    /// Never called: `PackedHyper::new` returns `None` off x86-64.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn panel(
+        _: *const f32,
+        _: *const f32,
+        _: *const f32,
+        _: usize,
+        _: usize,
+        _: usize,
+        _: *mut f32,
+        _: usize,
+    ) {
+        unreachable!("the packed kernel is only used on x86-64 with AVX-512F")
+    }
+}

@@ -1,0 +1,305 @@
+//! The trunk of the packed generation path: the inference forward of the task encoder, mixer,
+//! `mlp1`–`mlp3`, the A/B embeddings and the S variant's rotary positions, on contiguous host f32
+//! buffers, with every Linear layer on the packed kernel and LayerNorm/SiLU fused row by row.
+//!
+//! Rows whose inputs are identical are computed once: the task encoding once per task, `mixer`
+//! and `mlp1` once per (module, task, layer) — shared by the A and B passes of M/S and by S's
+//! rank rows —, and S's first `mlp2` once per (module, A|B, task, layer) before the rank
+//! broadcast. Only the rows that really differ (M: per A|B; S: per rank, after the rotary
+//! position) go through the rest, split over threads by rows.
+
+use burn::prelude::*;
+
+use super::gemm::PackedLinear;
+use super::rows::{HostNorm, silu_in_place};
+use crate::config::Variant;
+use crate::model::HyperModulator;
+use crate::nn::Dense;
+use crate::rope::rope_tables;
+
+/// Rows per block inside one thread (keeps a block's activations in L1/L2).
+const BLOCK_ROWS: usize = 64;
+
+/// Host copy of a tensor as f32 values.
+pub(crate) fn host_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .into_vec::<f32>()
+        .expect("converted to f32")
+}
+
+fn pack_dense<B: Backend>(d: &Dense<B>) -> PackedLinear {
+    let [out, k] = d.weight.dims();
+    let w = host_vec(d.weight.val());
+    let b = d.bias.as_ref().map(|b| host_vec(b.val()));
+    PackedLinear::pack(&w, b.as_deref(), out, k)
+}
+
+fn host_norm<B: Backend>(n: &burn::nn::LayerNorm<B>) -> HostNorm {
+    let gamma = host_vec(n.gamma.val());
+    let beta = match &n.beta {
+        Some(b) => host_vec(b.val()),
+        None => vec![0.0; gamma.len()],
+    };
+    HostNorm { gamma, beta }
+}
+
+/// `y = silu(x·Wᵀ + b)` into a fresh `[rows, ldy]` buffer.
+fn dense_silu(lin: &PackedLinear, x: &[f32], ldx: usize, rows: usize) -> Vec<f32> {
+    let mut y = vec![0f32; rows * lin.ldy()];
+    lin.forward(x, ldx, rows, &mut y);
+    silu_in_place(&mut y);
+    y
+}
+
+/// `x + [LN, Linear, SiLU, Linear, SiLU](x)` (`mlp1`, `mlp2`).
+#[derive(Debug, Clone)]
+struct HostResidual {
+    norm: HostNorm,
+    lin_in: PackedLinear,
+    lin_out: PackedLinear,
+}
+
+impl HostResidual {
+    fn new<B: Backend>(b: &crate::nn::ResidualBlock<B>) -> Self {
+        Self {
+            norm: host_norm(&b.norm),
+            lin_in: pack_dense(&b.linear_in),
+            lin_out: pack_dense(&b.linear_out),
+        }
+    }
+
+    /// `x [rows, D]` (stride D), in place.
+    fn forward(&self, x: &mut [f32], rows: usize) {
+        let d = self.norm.width();
+        let mut t = vec![0f32; rows * d];
+        self.norm.forward(x, d, rows, &mut t, d);
+        let u = dense_silu(&self.lin_in, &t, d, rows);
+        let v = dense_silu(&self.lin_out, &u, self.lin_in.ldy(), rows);
+        let ldv = self.lin_out.ldy();
+        for (xr, vr) in x.chunks_exact_mut(d).zip(v.chunks_exact(ldv)) {
+            for (a, b) in xr.iter_mut().zip(vr) {
+                *a += b;
+            }
+        }
+    }
+}
+
+/// `[LN, Linear, SiLU, Linear, SiLU]` (`mlp3`).
+#[derive(Debug, Clone)]
+struct HostOutput {
+    norm: HostNorm,
+    lin_in: PackedLinear,
+    lin_out: PackedLinear,
+}
+
+impl HostOutput {
+    /// `x [rows, D]` (stride D) → `out [rows, lin_out.ldy()]`.
+    fn forward(&self, x: &[f32], rows: usize, out: &mut [f32]) {
+        let d = self.norm.width();
+        let mut t = vec![0f32; rows * d];
+        self.norm.forward(x, d, rows, &mut t, d);
+        let u = dense_silu(&self.lin_in, &t, d, rows);
+        self.lin_out.forward(&u, self.lin_in.ldy(), rows, out);
+        silu_in_place(&mut out[..rows * self.lin_out.ldy()]);
+    }
+}
+
+/// The hypernetwork's trunk on the host (a snapshot of the weights).
+#[derive(Debug, Clone)]
+pub(crate) struct HostTrunk {
+    variant: Variant,
+    latent: usize,
+    rank: usize,
+    n_layers: usize,
+    n_modules: usize,
+    task_linear: PackedLinear,
+    task_norm: HostNorm,
+    /// Normalised layer-depth embeddings `[L, D/4]`.
+    depth: Vec<f32>,
+    /// Normalised module-type embeddings `[modules, D/4]`, layout order.
+    types: Vec<f32>,
+    mixer_in: PackedLinear,
+    mixer_out: PackedLinear,
+    mlp1: HostResidual,
+    mlp2: HostResidual,
+    mlp3: HostOutput,
+    /// Normalised A/B embeddings `[modules, 2, D]` (M and S).
+    ab: Vec<f32>,
+    /// Rotary tables `[r, D]` (S).
+    cos: Vec<f32>,
+    sin: Vec<f32>,
+}
+
+impl HostTrunk {
+    pub(crate) fn new<B: Backend>(hyper: &HyperModulator<B>) -> Self {
+        let cfg = hyper.config();
+        let (d, r) = (cfg.latent, cfg.lora.r);
+        let modules = &cfg.layout.modules;
+        let type_table = host_vec(hyper.layer_type_encoder.normalized());
+        let mut types = Vec::with_capacity(modules.len() * d / 4);
+        for s in modules {
+            let row = cfg.module_index(&s.name).expect("validated module order");
+            types.extend_from_slice(&type_table[row * d / 4..(row + 1) * d / 4]);
+        }
+        let ab = match &hyper.out_emb_norm {
+            Some(norm) => {
+                let rows = Tensor::stack::<3>(hyper.out_emb.iter().map(|e| e.rows()).collect(), 0);
+                host_vec(norm.forward(rows))
+            }
+            None => Vec::new(),
+        };
+        let (cos, sin) = if cfg.variant == Variant::S {
+            let device = hyper.mlp2.norm.gamma.val().device();
+            let (c, s) = rope_tables::<B>(r, d, &device);
+            (host_vec(c), host_vec(s))
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        Self {
+            variant: cfg.variant,
+            latent: d,
+            rank: r,
+            n_layers: cfg.layout.n_layers,
+            n_modules: modules.len(),
+            task_linear: pack_dense(&hyper.task_encoder.linear),
+            task_norm: host_norm(&hyper.task_encoder.norm),
+            depth: host_vec(hyper.layer_depth_encoder.normalized()),
+            types,
+            mixer_in: pack_dense(&hyper.mixer.linear_in),
+            mixer_out: pack_dense(&hyper.mixer.linear_out),
+            mlp1: HostResidual::new(&hyper.mlp1),
+            mlp2: HostResidual::new(&hyper.mlp2),
+            mlp3: HostOutput {
+                norm: host_norm(&hyper.mlp3.norm),
+                lin_in: pack_dense(&hyper.mlp3.linear_in),
+                lin_out: pack_dense(&hyper.mlp3.linear_out),
+            },
+            ab,
+            cos,
+            sin,
+        }
+    }
+
+    /// Row stride of the head inputs returned by [`Self::forward`] (≥ H).
+    pub(crate) fn ldh(&self) -> usize {
+        self.mlp3.lin_out.ldy()
+    }
+
+    /// Head-input rows per module for `n` tasks (`n·L`, `2·n·L`, `2·n·L·r`).
+    pub(crate) fn rows_per_module(&self, n: usize) -> usize {
+        let nl = n * self.n_layers;
+        match self.variant {
+            Variant::L => nl,
+            Variant::M => 2 * nl,
+            Variant::S => 2 * nl * self.rank,
+        }
+    }
+
+    /// Task embeddings `[n, E]` (row-major) → head inputs `[modules · rows_per_module, ldh()]`,
+    /// module-major, rows within a module ordered `[A|B,] task, layer[, rank]` (as
+    /// [`HyperModulator::trunk`]).
+    pub(crate) fn forward(&self, emb: &[f32], n: usize, threads: usize) -> Vec<f32> {
+        let d = self.latent;
+        let (q, nl) = (d / 4, n * self.n_layers);
+        // Task encoder, once per task.
+        let mut task = vec![0f32; n * self.task_linear.ldy()];
+        self.task_linear
+            .forward(emb, self.task_linear.k(), n, &mut task);
+        let ldt = self.task_linear.ldy();
+        let mut task_n = vec![0f32; n * d / 2];
+        self.task_norm.forward(&task, ldt, n, &mut task_n, d / 2);
+        // x0 rows (module, task, layer) = [task, depth, type]; mixer and mlp1 once per row.
+        let z_rows = self.n_modules * nl;
+        let mut x0 = vec![0f32; z_rows * d];
+        for (i, row) in x0.chunks_exact_mut(d).enumerate() {
+            let (mi, tl) = (i / nl, i % nl);
+            let (t, l) = (tl / self.n_layers, tl % self.n_layers);
+            row[..d / 2].copy_from_slice(&task_n[t * d / 2..(t + 1) * d / 2]);
+            row[d / 2..d / 2 + q].copy_from_slice(&self.depth[l * q..(l + 1) * q]);
+            row[d / 2 + q..].copy_from_slice(&self.types[mi * q..(mi + 1) * q]);
+        }
+        let u = dense_silu(&self.mixer_in, &x0, d, z_rows);
+        let v = dense_silu(&self.mixer_out, &u, self.mixer_in.ldy(), z_rows);
+        let ldv = self.mixer_out.ldy();
+        let mut z = vec![0f32; z_rows * d];
+        for (zr, vr) in z.chunks_exact_mut(d).zip(v.chunks_exact(ldv)) {
+            zr.copy_from_slice(&vr[..d]);
+        }
+        self.mlp1.forward(&mut z, z_rows);
+
+        // Rows that enter mlp2 (then mlp3): L: z; M: z + LN(out_emb); S: mlp2(z + LN(out_emb))
+        // rotated per rank.
+        let per_module = self.rows_per_module(n);
+        let total = self.n_modules * per_module;
+        let src = match self.variant {
+            Variant::L => z,
+            Variant::M | Variant::S => {
+                let mut hx = vec![0f32; self.n_modules * 2 * nl * d];
+                for (i, row) in hx.chunks_exact_mut(d).enumerate() {
+                    let (mab, tl) = (i / nl, i % nl);
+                    let (zr, ar) = (
+                        &z[((mab / 2) * nl + tl) * d..][..d],
+                        &self.ab[mab * d..(mab + 1) * d],
+                    );
+                    for ((o, a), b) in row.iter_mut().zip(zr).zip(ar) {
+                        *o = a + b;
+                    }
+                }
+                if self.variant == Variant::S {
+                    self.mlp2.forward(&mut hx, self.n_modules * 2 * nl);
+                }
+                hx
+            }
+        };
+        let ldh = self.ldh();
+        let mut h = vec![0f32; total * ldh];
+        let threads = threads.clamp(1, total.div_ceil(BLOCK_ROWS).max(1));
+        let per_thread = total.div_ceil(threads);
+        std::thread::scope(|s| {
+            for (ti, out) in h.chunks_mut(per_thread * ldh).enumerate() {
+                let src = &src;
+                let mut run = move || {
+                    let first = ti * per_thread;
+                    for (bi, ob) in out.chunks_mut(BLOCK_ROWS * ldh).enumerate() {
+                        self.rows_from(src, first + bi * BLOCK_ROWS, ob);
+                    }
+                };
+                if (ti + 1) * per_thread >= total {
+                    run();
+                } else {
+                    s.spawn(run);
+                }
+            }
+        });
+        h
+    }
+
+    /// Head inputs of rows `r0..r0 + out.len()/ldh` from the mlp2 sources `src`.
+    fn rows_from(&self, src: &[f32], r0: usize, out: &mut [f32]) {
+        let d = self.latent;
+        let rows = out.len() / self.ldh();
+        let mut x = vec![0f32; rows * d];
+        match self.variant {
+            Variant::L | Variant::M => x.copy_from_slice(&src[r0 * d..(r0 + rows) * d]),
+            Variant::S => {
+                let (r, half) = (self.rank, d / 2);
+                for (i, row) in x.chunks_exact_mut(d).enumerate() {
+                    let (g, k) = ((r0 + i) / r, (r0 + i) % r);
+                    let hrow = &src[g * d..(g + 1) * d];
+                    let (cos, sin) = (&self.cos[k * d..(k + 1) * d], &self.sin[k * d..(k + 1) * d]);
+                    for c in 0..d {
+                        let rot = if c < half {
+                            -hrow[c + half]
+                        } else {
+                            hrow[c - half]
+                        };
+                        row[c] = hrow[c] * cos[c] + rot * sin[c];
+                    }
+                }
+            }
+        }
+        self.mlp2.forward(&mut x, rows);
+        self.mlp3.forward(&x, rows, out);
+    }
+}
