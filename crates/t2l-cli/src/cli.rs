@@ -74,6 +74,13 @@ pub enum Command {
         after_help = "Examples:\n  t2l eval --model assets/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf --benchmarks arc_easy,boolq,piqa --protocol loglik --limit 100\n  t2l eval --model model.gguf --benchmarks all --task-description --shots 3 --out results/base\n  t2l eval --model model.gguf --benchmarks arc_easy,gsm8k --t2l ckpt/t2l --descriptions eval,random --out results/t2l --json"
     )]
     Eval(crate::commands::eval::EvalArgs),
+    /// Time a workload (adapter generation, prefill, decode, an SFT or reconstruction step, f16/bf16
+    /// matmuls) with its FLOPs, bytes and fractions of the GEMM / bandwidth ceilings measured in the
+    /// same run.
+    #[command(
+        after_help = "Examples:\n  t2l bench generate --shape mistral-7b --variant L\n  t2l bench decode --new-tokens 64 --json\n  t2l bench sft-step --device cuda --iters 3"
+    )]
+    Bench(crate::commands::bench::BenchArgs),
 }
 
 /// `t2l inspect`.

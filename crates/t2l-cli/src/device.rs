@@ -96,6 +96,40 @@ unsafe fn libc_dlopen(name: *const std::os::raw::c_char) -> *mut std::ffi::c_voi
     unsafe { dlopen(name, RTLD_LAZY) }
 }
 
+/// Opens the default wgpu adapter before burn does: burn (cubecl-wgpu) panics when no adapter
+/// exists ("No possible adapter available for backend"), so the first initialisation runs here
+/// under `catch_unwind` with the panic message silenced, and turns that case into an error.
+/// The runtime it creates is the one burn then uses for `WgpuDevice::default()`.
+#[cfg(feature = "wgpu")]
+pub fn wgpu_ready() -> Result<(), CliError> {
+    use burn::backend::wgpu::{RuntimeOptions, WgpuDevice, graphics::AutoGraphicsApi, init_setup};
+    use std::sync::OnceLock;
+    static READY: OnceLock<Result<(), String>> = OnceLock::new();
+    READY
+        .get_or_init(|| {
+            let hook = std::panic::take_hook();
+            std::panic::set_hook(Box::new(|_| {}));
+            let outcome = std::panic::catch_unwind(|| {
+                init_setup::<AutoGraphicsApi>(&WgpuDevice::default(), RuntimeOptions::default());
+            });
+            std::panic::set_hook(hook);
+            outcome.map_err(|panic| {
+                let why = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("unknown reason");
+                format!(
+                    "no wgpu adapter (Vulkan/Metal/DX12) on this machine: {why} \
+                     (on a machine without a GPU, Mesa's lavapipe provides one: \
+                     apt-get install mesa-vulkan-drivers libvulkan1)"
+                )
+            })
+        })
+        .clone()
+        .map_err(CliError::Device)
+}
+
 /// Runs `task` on the backend that `choice` names.
 pub fn run_on<T: BackendTask>(choice: DeviceChoice, task: T) -> Result<T::Output, CliError> {
     match choice {
@@ -121,7 +155,10 @@ pub fn run_on<T: BackendTask>(choice: DeviceChoice, task: T) -> Result<T::Output
         }
         DeviceChoice::Wgpu => {
             #[cfg(feature = "wgpu")]
-            return task.run::<burn::backend::Wgpu>(burn::backend::wgpu::WgpuDevice::default());
+            {
+                wgpu_ready()?;
+                return task.run::<burn::backend::Wgpu>(burn::backend::wgpu::WgpuDevice::default());
+            }
             #[cfg(not(feature = "wgpu"))]
             return Err(not_compiled(choice, "wgpu"));
         }

@@ -18,6 +18,9 @@ pub enum CliError {
     /// From the trainers (configs, data, checkpoints).
     #[error(transparent)]
     Train(#[from] trainers::Error),
+    /// From a benchmark (`t2l bench`).
+    #[error(transparent)]
+    Bench(#[from] t2l_bench::BenchError),
     /// The chosen device is not available.
     #[error("{0}")]
     Device(String),

@@ -17,6 +17,7 @@ fn main() {
         cli::Command::Generate(args) => commands::generate::run(args, &cli.global),
         cli::Command::Train(args) => commands::train::run(args, &cli.global),
         cli::Command::Eval(args) => commands::eval::run(args, &cli.global),
+        cli::Command::Bench(args) => commands::bench::run(args, &cli.global),
     };
     if let Err(e) = result {
         eprintln!("t2l: error: {e}");

@@ -1,5 +1,6 @@
 //! One file per subcommand: argument handling and printing only; the work is library calls.
 
+pub mod bench;
 pub mod embed;
 pub mod eval;
 pub mod generate;
