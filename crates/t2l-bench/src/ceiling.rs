@@ -63,6 +63,19 @@ pub struct Ceilings {
     pub stream_scale: Timing,
 }
 
+impl Ceilings {
+    /// GEMM FLOPs per second of process CPU time (all threads).
+    pub fn gemm_flops_per_cpu_s(&self) -> f64 {
+        2.0 * (self.sizes.gemm_n as f64).powi(3) / self.gemm.cpu_s
+    }
+
+    /// Streamed bytes per second of process CPU time (the better of the two streaming ops).
+    pub fn bytes_per_cpu_s(&self) -> f64 {
+        let bytes = 4.0 * self.sizes.stream_elems as f64;
+        (bytes / self.stream_sum.cpu_s).max(2.0 * bytes / self.stream_scale.cpu_s)
+    }
+}
+
 /// Measures both ceilings on `device` (`warmup` untimed then `iters` timed runs each).
 pub fn measure_ceilings<B: Backend>(
     device: &B::Device,

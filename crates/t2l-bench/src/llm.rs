@@ -63,7 +63,8 @@ pub fn prompt_ids(vocab: usize, n: usize) -> Vec<i64> {
         .collect()
 }
 
-fn check_context(llm: &Llama<impl Backend>, tokens: usize) -> Result<(), BenchError> {
+/// Checks that `tokens` positions fit the model's context (and are at least one).
+pub fn check_context(llm: &Llama<impl Backend>, tokens: usize) -> Result<(), BenchError> {
     let max = llm.config().max_position_embeddings;
     if tokens == 0 || tokens > max {
         return Err(BenchError::param(
@@ -74,8 +75,8 @@ fn check_context(llm: &Llama<impl Backend>, tokens: usize) -> Result<(), BenchEr
     Ok(())
 }
 
-/// Runs the prompt through a fresh cache; returns the greedy next token.
-fn prefill<B: Backend>(
+/// Runs the prompt (batch 1) through `cache`; returns the greedy next token.
+pub fn prefill<B: Backend>(
     llm: &Llama<B>,
     ids: &[i64],
     cache: &mut KvCache<B>,
@@ -84,6 +85,22 @@ fn prefill<B: Backend>(
     let x = Tensor::<B, 2, Int>::from_data(TensorData::new(ids.to_vec(), [1, ids.len()]), &device);
     let logits = llm.forward_cached(x, None, Adapters::None, cache)?;
     argmax(logits)
+}
+
+/// Feeds `next` and then each greedy token through `cache`, `n` times in all (batch 1); returns
+/// the last greedy token. Every step reads its token back (as generation does).
+pub fn decode<B: Backend>(
+    llm: &Llama<B>,
+    cache: &mut KvCache<B>,
+    mut next: i64,
+    n: usize,
+) -> Result<i64, BenchError> {
+    let device = llm.device();
+    for _ in 0..n {
+        let x = Tensor::<B, 2, Int>::from_data(TensorData::new(vec![next], [1, 1]), &device);
+        next = argmax(llm.forward_cached(x, None, Adapters::None, cache)?)?;
+    }
+    Ok(next)
 }
 
 /// The greedy token of `[1, vocab]` logits (reading it back synchronises the device).
@@ -141,15 +158,11 @@ pub fn bench_decode<B: Backend>(
     }
     let ids = prompt_ids(llm.config().vocab_size, prompt_tokens);
     let layers = llm.config().num_hidden_layers;
-    let device = llm.device();
     let run = || -> Result<(f64, f64), BenchError> {
         let mut cache = KvCache::new(layers);
-        let mut next = prefill(llm, &ids, &mut cache)?;
+        let next = prefill(llm, &ids, &mut cache)?;
         let (t0, c0) = (Instant::now(), process_cpu_seconds());
-        for _ in 0..new_tokens {
-            let x = Tensor::<B, 2, Int>::from_data(TensorData::new(vec![next], [1, 1]), &device);
-            next = argmax(llm.forward_cached(x, None, Adapters::None, &mut cache)?)?;
-        }
+        decode(llm, &mut cache, next, new_tokens)?;
         Ok((t0.elapsed().as_secs_f64(), process_cpu_seconds() - c0))
     };
     for _ in 0..warmup {
