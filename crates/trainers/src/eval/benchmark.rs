@@ -19,6 +19,7 @@ use serde_json::Value;
 use crate::data::benchmarks::{BenchmarkTemplate, benchmark_template, format_row};
 use crate::data::tasks::read_jsonl_gz;
 use crate::error::{Error, Result};
+use crate::eval::cloze::{ClozeChoice, cloze_choices};
 use crate::eval::parse::gsm8k_number;
 
 /// One of the paper's ten benchmarks.
@@ -255,6 +256,9 @@ pub struct EvalExample {
     /// The answers the log-likelihood protocol scores (labels: `A`…`D`, `0`/`1`, `true`/`false`);
     /// empty for GSM8K and code.
     pub choices: Vec<String>,
+    /// The choices of the cloze protocol ([`crate::eval::cloze`]), in the order of
+    /// [`Self::choices`]; empty for GSM8K and code.
+    pub cloze: Vec<ClozeChoice>,
     /// The correct answer.
     pub gold: Gold,
 }
@@ -382,11 +386,13 @@ fn qa_example(
             (labels, Gold::Choice(k))
         }
     };
+    let cloze = cloze_choices(benchmark, row, at)?;
     Ok(Some(EvalExample {
         row: i,
         prompt: formatted.input,
         gold_text,
         choices,
+        cloze,
         gold,
     }))
 }
@@ -473,6 +479,7 @@ fn code_example(
         prompt: formatted.input,
         gold_text: String::new(),
         choices: Vec::new(),
+        cloze: Vec::new(),
         gold: Gold::Code(task),
     })
 }

@@ -5,7 +5,9 @@
 //! - [`parse`]: the reference's answer parsing (choice letter/number, flexible yes/no, last number).
 //! - [`codec`]: what scoring needs from a tokenizer ([`crate::data::chat::ChatEncoder`] for real
 //!   models, [`crate::data::encode::ByteEncoder`] for tiny test models).
-//! - [`protocol`]: greedy generation + parsing, and label log-likelihood.
+//! - [`protocol`]: greedy generation + parsing, label log-likelihood, choice-text
+//!   log-likelihood ([`cloze`]).
+//! - [`cloze`]: lm-evaluation-harness style contexts and continuations, scored per character.
 //! - [`descriptions`]: the T2L description sets (train / eval / other / random).
 //! - [`runner`]: methods × benchmarks × protocols → [`report::EvalReport`].
 //! - [`report`]: per-example records, accuracies, JSON and the markdown table.
@@ -27,6 +29,7 @@
 //! ```
 
 pub mod benchmark;
+pub mod cloze;
 pub mod code;
 pub mod codec;
 pub mod descriptions;

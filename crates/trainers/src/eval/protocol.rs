@@ -1,18 +1,24 @@
-//! The two scoring protocols on one batch of examples.
+//! The three scoring protocols on one batch of examples.
 //!
 //! - [`Protocol::Generate`] (the paper's): greedy generation after the chat prompt (+ prefill),
 //!   then the reference's parsing ([`crate::eval::parse`]); code replies run their tests in the
 //!   sandbox ([`crate::eval::code`]).
 //! - [`Protocol::Loglik`]: for every answer label (`A`…`D`, `0`/`1`, `true`/`false`), the total
 //!   log-probability of its tokens as the start of the assistant's reply after the same chat
-//!   prompt ([`base_llm::Llama::score`]); the highest wins (ties: the first label). Only for
-//!   benchmarks with a closed answer set.
+//!   prompt; the highest wins (ties: the first label). When every label is one token, one
+//!   forward per prompt scores them all ([`label_logprobs_one_forward`]); otherwise each
+//!   (prompt, label) pair is scored ([`label_logprobs_per_label`], [`base_llm::Llama::score`]).
+//!   Only for benchmarks with a closed answer set.
+//! - [`Protocol::Cloze`]: each choice's *text* scored as a continuation of an lm-eval style
+//!   context, the best log-probability per character wins ([`crate::eval::cloze`]). Same
+//!   benchmarks as `Loglik`.
 
 use std::fmt;
 use std::str::FromStr;
 
 use base_llm::{Adapters, GenerationConfig, Llama};
 use burn::prelude::*;
+use burn::tensor::activation::log_softmax;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -28,6 +34,8 @@ pub enum Protocol {
     Generate,
     /// The answer label with the highest total log-probability.
     Loglik,
+    /// The choice text with the highest log-probability per character (lm-eval's `acc_norm`).
+    Cloze,
 }
 
 impl Protocol {
@@ -36,15 +44,28 @@ impl Protocol {
         match self {
             Protocol::Generate => "generate",
             Protocol::Loglik => "loglik",
+            Protocol::Cloze => "cloze",
         }
     }
 
-    /// `generate`, `loglik` or `both`.
+    /// A comma-separated list of `generate`, `loglik`, `cloze`, `both` (= generate + loglik, the
+    /// paper's two) and `all` (all three), in that order, repeats dropped.
     pub fn parse_set(s: &str) -> Result<Vec<Protocol>> {
-        match s {
-            "both" => Ok(vec![Protocol::Generate, Protocol::Loglik]),
-            other => Ok(vec![other.parse()?]),
+        let mut out = Vec::new();
+        for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let add = match name {
+                "both" => vec![Protocol::Generate, Protocol::Loglik],
+                "all" => vec![Protocol::Generate, Protocol::Loglik, Protocol::Cloze],
+                other => vec![other.parse()?],
+            };
+            out.extend(add);
         }
+        out.sort_unstable();
+        out.dedup();
+        if out.is_empty() {
+            return Err(Error::config("protocol", "no protocol named"));
+        }
+        Ok(out)
     }
 }
 
@@ -60,9 +81,12 @@ impl FromStr for Protocol {
         match s {
             "generate" => Ok(Protocol::Generate),
             "loglik" => Ok(Protocol::Loglik),
+            "cloze" => Ok(Protocol::Cloze),
             other => Err(Error::config(
                 "protocol",
-                format!("unknown protocol `{other}` (expected generate, loglik or both)"),
+                format!(
+                    "unknown protocol `{other}` (expected generate, loglik, cloze, both or all)"
+                ),
             )),
         }
     }
@@ -137,9 +161,34 @@ pub fn generate_replies<B: Backend>(
         .collect()
 }
 
-/// Total log-probabilities of every choice of every example (one batch of all pairs), and the
-/// prompt length of each example.
+/// Total log-probabilities of every answer label of every example, and the prompt length of
+/// each: [`label_logprobs_one_forward`] when every label is a single token, else
+/// [`label_logprobs_per_label`].
 pub fn choice_logprobs<B: Backend>(
+    model: &Llama<B>,
+    codec: &dyn EvalCodec,
+    users: &[String],
+    choices: &[&[String]],
+) -> Result<Vec<(usize, Vec<f64>)>> {
+    let mut ids = Vec::with_capacity(choices.len());
+    for labels in choices {
+        let encoded = labels
+            .iter()
+            .map(|l| codec.encode_text(l))
+            .collect::<Result<Vec<_>>>()?;
+        ids.push(encoded);
+    }
+    if ids.iter().flatten().all(|t| t.len() == 1) {
+        label_logprobs_one_forward(model, codec, users, choices)
+    } else {
+        label_logprobs_per_label(model, codec, users, choices)
+    }
+}
+
+/// The label path of [`choice_logprobs`] that scores every (prompt, label) pair as its own row
+/// of one [`Llama::score`] batch (the prompt is repeated once per label). Works for labels of
+/// any length.
+pub fn label_logprobs_per_label<B: Backend>(
     model: &Llama<B>,
     codec: &dyn EvalCodec,
     users: &[String],
@@ -175,6 +224,93 @@ pub fn choice_logprobs<B: Backend>(
                 .collect();
             at += labels.len();
             (len, lp)
+        })
+        .collect())
+}
+
+/// The label path of [`choice_logprobs`] for single-token labels: one right-padded forward of
+/// the prompts ([`Llama::forward_last`]), every label read from the log-softmax of its prompt's
+/// last position. Fails when a label is not exactly one token.
+pub fn label_logprobs_one_forward<B: Backend>(
+    model: &Llama<B>,
+    codec: &dyn EvalCodec,
+    users: &[String],
+    choices: &[&[String]],
+) -> Result<Vec<(usize, Vec<f64>)>> {
+    if users.is_empty() || users.len() != choices.len() {
+        return Err(Error::data(
+            "loglik",
+            format!("{} prompts for {} choice lists", users.len(), choices.len()),
+        ));
+    }
+    let room = model
+        .config()
+        .max_position_embeddings
+        .saturating_sub(1)
+        .max(1);
+    let mut prompts = Vec::with_capacity(users.len());
+    let mut label_ids = Vec::with_capacity(users.len());
+    for (user, labels) in users.iter().zip(choices) {
+        if labels.is_empty() {
+            return Err(Error::data("loglik", "an example has no answer choices"));
+        }
+        let ids = labels
+            .iter()
+            .map(|l| match codec.encode_text(l)?.as_slice() {
+                [id] => Ok(*id as i64),
+                other => Err(Error::data(
+                    "loglik",
+                    format!("label `{l}` is {} tokens, not one", other.len()),
+                )),
+            })
+            .collect::<Result<Vec<i64>>>()?;
+        prompts.push(keep_tail(codec.prompt_ids(user, "")?, room));
+        label_ids.push(ids);
+    }
+    let b = prompts.len();
+    let s = prompts.iter().map(Vec::len).max().unwrap_or(0);
+    if s == 0 {
+        return Err(Error::data("loglik", "an empty prompt"));
+    }
+    let pad = i64::from(codec.pad_id());
+    let mut ids = Vec::with_capacity(b * s);
+    let mut mask = Vec::with_capacity(b * s);
+    for p in &prompts {
+        ids.extend(p.iter().map(|&t| i64::from(t)));
+        ids.extend(std::iter::repeat_n(pad, s - p.len()));
+        mask.extend(std::iter::repeat_n(true, p.len()));
+        mask.extend(std::iter::repeat_n(false, s - p.len()));
+    }
+    let device = model.device();
+    let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [b, s]), &device);
+    let mask = Tensor::<B, 2, Bool>::from_data(TensorData::new(mask, [b, s]), &device);
+    let logits = model.forward_last(ids, Some(mask), Adapters::None)?;
+    // Every row's labels, padded with its first label to the widest row.
+    let width = label_ids.iter().map(Vec::len).max().unwrap_or(1);
+    let flat: Vec<i64> = label_ids
+        .iter()
+        .flat_map(|l| {
+            l.iter()
+                .copied()
+                .chain(std::iter::repeat_n(l[0], width - l.len()))
+        })
+        .collect();
+    let index = Tensor::<B, 2, Int>::from_data(TensorData::new(flat, [b, width]), &device);
+    let picked: Vec<f32> = log_softmax(logits, 1)
+        .gather(1, index)
+        .into_data()
+        .convert::<f32>()
+        .to_vec()
+        .map_err(|e| Error::data("loglik", format!("reading log-probabilities: {e:?}")))?;
+    Ok(prompts
+        .iter()
+        .zip(&label_ids)
+        .enumerate()
+        .map(|(r, (p, l))| {
+            let lp = (0..l.len())
+                .map(|k| f64::from(picked[r * width + k]))
+                .collect();
+            (p.len(), lp)
         })
         .collect())
 }
@@ -220,6 +356,15 @@ mod tests {
     #[test]
     fn protocol_names() {
         assert_eq!(Protocol::parse_set("both").unwrap().len(), 2);
+        assert_eq!(
+            Protocol::parse_set("all").unwrap(),
+            vec![Protocol::Generate, Protocol::Loglik, Protocol::Cloze]
+        );
+        assert_eq!(
+            Protocol::parse_set("cloze,both").unwrap(),
+            vec![Protocol::Generate, Protocol::Loglik, Protocol::Cloze]
+        );
+        assert!(Protocol::parse_set("").is_err());
         assert_eq!(
             Protocol::parse_set("loglik").unwrap(),
             vec![Protocol::Loglik]

@@ -29,9 +29,17 @@ pub struct ExampleRecord {
     /// The generated reply (generate protocol).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reply: Option<String>,
-    /// Total log-probability of each answer label (loglik protocol).
+    /// Total log-probability of each answer label (loglik protocol) or of each choice's text
+    /// (cloze protocol).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub choice_logprobs: Option<Vec<f64>>,
+    /// Characters of each choice's text (cloze protocol; the normaliser of `choice_logprobs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub choice_chars: Option<Vec<usize>>,
+    /// Whether the choice with the highest *total* log-probability is correct (cloze protocol,
+    /// lm-eval's `acc`; `correct` is the per-character `acc_norm`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correct_sum: Option<bool>,
     /// The parsed or chosen answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prediction: Option<String>,
@@ -60,6 +68,10 @@ pub struct Score {
     pub correct: usize,
     /// `correct / n`.
     pub accuracy: f64,
+    /// Cloze protocol: the accuracy when choices are compared by total rather than
+    /// per-character log-probability (lm-eval's `acc`; `accuracy` is its `acc_norm`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accuracy_sum: Option<f64>,
 }
 
 /// Everything one evaluation run produced.
@@ -100,20 +112,26 @@ impl EvalReport {
         for m in methods {
             for &b in benchmarks {
                 for &p in protocols {
-                    let (n, correct) = records
+                    let cell: Vec<&ExampleRecord> = records
                         .iter()
                         .filter(|r| &r.method == m && r.benchmark == b && r.protocol == p)
-                        .fold((0, 0), |(n, c), r| (n + 1, c + usize::from(r.correct)));
-                    if n > 0 {
-                        out.push(Score {
-                            method: m.clone(),
-                            benchmark: b,
-                            protocol: p,
-                            n,
-                            correct,
-                            accuracy: correct as f64 / n as f64,
-                        });
+                        .collect();
+                    let n = cell.len();
+                    if n == 0 {
+                        continue;
                     }
+                    let correct = cell.iter().filter(|r| r.correct).count();
+                    let sums: Vec<bool> = cell.iter().filter_map(|r| r.correct_sum).collect();
+                    out.push(Score {
+                        method: m.clone(),
+                        benchmark: b,
+                        protocol: p,
+                        n,
+                        correct,
+                        accuracy: correct as f64 / n as f64,
+                        accuracy_sum: (sums.len() == n)
+                            .then(|| sums.iter().filter(|&&c| c).count() as f64 / n as f64),
+                    });
                 }
             }
         }
@@ -129,9 +147,34 @@ impl EvalReport {
     }
 
     /// The paper's table for one protocol: accuracy in percent, `—` where the protocol does not
-    /// apply, and the average over the measured cells of each row.
+    /// apply, and the average over the measured cells of each row. For the cloze protocol this
+    /// is the per-character (`acc_norm`) accuracy.
     pub fn markdown(&self, protocol: Protocol) -> String {
-        let mut s = format!("| {protocol} |");
+        self.table(&protocol.to_string(), |m, b| self.accuracy(m, b, protocol))
+    }
+
+    /// The cloze protocol's table by total log-probability (lm-eval's `acc`), headed
+    /// `cloze (sum)`; `None` when the cloze protocol did not run.
+    pub fn markdown_cloze_sum(&self) -> Option<String> {
+        self.protocols.contains(&Protocol::Cloze).then(|| {
+            self.table("cloze (sum)", |m, b| {
+                self.scores
+                    .iter()
+                    .find(|s| s.method == m && s.benchmark == b && s.protocol == Protocol::Cloze)
+                    .and_then(|s| s.accuracy_sum)
+            })
+        })
+    }
+
+    /// Every table of the run: one per protocol, then the cloze `(sum)` table if cloze ran.
+    pub fn markdown_tables(&self) -> Vec<String> {
+        let mut tables: Vec<String> = self.protocols.iter().map(|&p| self.markdown(p)).collect();
+        tables.extend(self.markdown_cloze_sum());
+        tables
+    }
+
+    fn table(&self, title: &str, cell: impl Fn(&str, Benchmark) -> Option<f64>) -> String {
+        let mut s = format!("| {title} |");
         for b in &self.benchmarks {
             s.push_str(&format!(" {} |", b.title()));
         }
@@ -145,7 +188,7 @@ impl EvalReport {
             let mut sum = 0.0;
             let mut k = 0;
             for &b in &self.benchmarks {
-                match self.accuracy(m, b, protocol) {
+                match cell(m, b) {
                     Some(a) => {
                         sum += a;
                         k += 1;
@@ -163,7 +206,8 @@ impl EvalReport {
         s
     }
 
-    /// Writes `results.json` (everything) and `results.md` (one table per protocol) into `dir`.
+    /// Writes `results.json` (everything) and `results.md` ([`Self::markdown_tables`]) into
+    /// `dir`.
     pub fn write(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let json = serde_json::to_string_pretty(self).map_err(|source| Error::Json {
@@ -172,7 +216,7 @@ impl EvalReport {
         })?;
         let path = dir.join("results.json");
         std::fs::write(&path, json).map_err(|e| Error::io(&path, e))?;
-        let md: Vec<String> = self.protocols.iter().map(|&p| self.markdown(p)).collect();
+        let md = self.markdown_tables();
         let path = dir.join("results.md");
         std::fs::write(&path, md.join("\n")).map_err(|e| Error::io(&path, e))?;
         Ok(())
@@ -193,6 +237,8 @@ mod tests {
             prompt_tokens: 1,
             reply: None,
             choice_logprobs: None,
+            choice_chars: None,
+            correct_sum: (p == Protocol::Cloze).then_some(!correct),
             prediction: None,
             gold: "A".into(),
             correct,
@@ -230,5 +276,39 @@ mod tests {
         assert_eq!(lines[2], "| base | 50.0 | 100.0 | — | 75.0 |");
         assert_eq!(lines[3], "| T2L | 100.0 | — | — | 100.0 |");
         assert_eq!(report.accuracy("base", ArcEasy, Loglik), Some(0.5));
+        assert!(report.markdown_cloze_sum().is_none());
+        assert_eq!(report.markdown_tables().len(), 1);
+    }
+
+    #[test]
+    fn cloze_has_a_sum_table() {
+        use Benchmark::*;
+        let records = vec![
+            rec("base", Piqa, Protocol::Cloze, true),
+            rec("base", Piqa, Protocol::Cloze, true),
+            rec("base", Piqa, Protocol::Cloze, false),
+            rec("base", Piqa, Protocol::Cloze, true),
+        ];
+        let methods = vec!["base".to_string()];
+        let scores = EvalReport::score(&records, &methods, &[Piqa], &[Protocol::Cloze]);
+        assert_eq!(scores[0].accuracy, 0.75);
+        // `rec` marks the sum criterion as the opposite of the per-character one.
+        assert_eq!(scores[0].accuracy_sum, Some(0.25));
+        let report = EvalReport {
+            model: "m".into(),
+            seed: 0,
+            limit: None,
+            protocols: vec![Protocol::Cloze],
+            scores,
+            methods,
+            benchmarks: vec![Piqa],
+            records,
+            sandbox: None,
+            seconds: 0.0,
+        };
+        let tables = report.markdown_tables();
+        assert_eq!(tables.len(), 2);
+        assert!(tables[0].contains("| cloze | PIQA | Avg. |") && tables[0].contains("| 75.0 |"));
+        assert!(tables[1].contains("| cloze (sum) | PIQA |") && tables[1].contains("| 25.0 |"));
     }
 }

@@ -20,6 +20,7 @@ use crate::error::Result;
 use crate::eval::benchmark::{
     AnswerKind, Benchmark, BenchmarkSet, EvalExample, Gold, load_eval, load_split, subsample,
 };
+use crate::eval::cloze::{ClozeChoice, ClozePrompt, cloze_logprobs};
 use crate::eval::code::run_tests;
 use crate::eval::codec::EvalCodec;
 use crate::eval::descriptions::{DescriptionSet, descriptions};
@@ -46,6 +47,8 @@ pub struct EvalOptions {
     pub max_new_tokens_long: usize,
     /// Limits of the code sandbox.
     pub sandbox: SandboxConfig,
+    /// How the cloze protocol shows contexts to the model (plain text or the chat template).
+    pub cloze_prompt: ClozePrompt,
 }
 
 impl Default for EvalOptions {
@@ -58,6 +61,7 @@ impl Default for EvalOptions {
             max_new_tokens: 16,
             max_new_tokens_long: 512,
             sandbox: SandboxConfig::default(),
+            cloze_prompt: ClozePrompt::default(),
         }
     }
 }
@@ -118,7 +122,10 @@ pub struct Evaluator<'a, B: Backend> {
 struct Job<'s> {
     method: String,
     set: &'s BenchmarkSet,
+    /// What goes before the Listing-4 prompt (generate, loglik).
     context: String,
+    /// What goes before the cloze contexts (k-shot examples in cloze form).
+    cloze_context: String,
     description: Option<String>,
 }
 
@@ -198,17 +205,20 @@ impl<'a, B: Backend> Evaluator<'a, B> {
         for (mi, si, description) in plan {
             let method = &methods[mi];
             let set = &sets[si];
-            let context = match method {
+            let (context, cloze_context) = match method {
                 Method::TaskDescription => {
-                    descriptions(&tasks_dir, set.benchmark, DescriptionSet::Train, 0)?.remove(0)
+                    let d = descriptions(&tasks_dir, set.benchmark, DescriptionSet::Train, 0)?
+                        .remove(0);
+                    (d.clone(), d)
                 }
                 Method::KShot(k) => self.shots(set.benchmark, *k)?,
-                _ => String::new(),
+                _ => (String::new(), String::new()),
             };
             let job = Job {
                 method: method.label(),
                 set,
                 context,
+                cloze_context,
                 description: description.clone(),
             };
             let adapter = match (method, &description) {
@@ -255,24 +265,35 @@ impl<'a, B: Backend> Evaluator<'a, B> {
             .collect()
     }
 
-    /// `k` seeded train examples, each `prompt\n\nAnswer: answer`, joined by blank lines.
-    fn shots(&self, b: Benchmark, k: usize) -> Result<String> {
+    /// `k` seeded train examples, joined by blank lines: for generate/loglik each
+    /// `prompt\n\nAnswer: answer`; for cloze each `context continuation` of its gold choice.
+    fn shots(&self, b: Benchmark, k: usize) -> Result<(String, String)> {
         if k == 0 || b.answer_kind() == AnswerKind::Code {
-            return Ok(String::new());
+            return Ok((String::new(), String::new()));
         }
         let train = load_split(&self.data_root, b, "train")?;
         let mut rng = StdRng::seed_from_u64(self.options.seed);
         let n = k.min(train.examples.len());
         let mut picked = rand::seq::index::sample(&mut rng, train.examples.len(), n).into_vec();
         picked.sort_unstable();
-        Ok(picked
-            .into_iter()
-            .map(|i| {
-                let ex = &train.examples[i];
-                format!("{}\n\nAnswer: {}", ex.prompt, answer_text(ex))
+        let examples: Vec<&EvalExample> = picked.into_iter().map(|i| &train.examples[i]).collect();
+        let listing4 = examples
+            .iter()
+            .map(|ex| format!("{}\n\nAnswer: {}", ex.prompt, answer_text(ex)))
+            .collect::<Vec<_>>()
+            .join("\n\n");
+        let cloze = examples
+            .iter()
+            .filter_map(|ex| match ex.gold {
+                Gold::Choice(g) => ex
+                    .cloze
+                    .get(g)
+                    .map(|c| format!("{} {}", c.context, c.continuation)),
+                _ => None,
             })
             .collect::<Vec<_>>()
-            .join("\n\n"))
+            .join("\n\n");
+        Ok((listing4, cloze))
     }
 
     fn run_job(&mut self, job: &Job<'_>, records: &mut Vec<ExampleRecord>) -> Result<()> {
@@ -293,6 +314,8 @@ impl<'a, B: Backend> Evaluator<'a, B> {
                     prompt_tokens,
                     reply: None,
                     choice_logprobs: None,
+                    choice_chars: None,
+                    correct_sum: None,
                     prediction: None,
                     gold: answer_text(e),
                     correct: false,
@@ -309,6 +332,29 @@ impl<'a, B: Backend> Evaluator<'a, B> {
                             r.correct = e.gold == Gold::Choice(k);
                             r.prediction = Some(e.choices[k].clone());
                             r.choice_logprobs = Some(lp);
+                            records.push(r);
+                        }
+                    }
+                    Protocol::Cloze => {
+                        let choices: Vec<&[ClozeChoice]> =
+                            chunk.iter().map(|e| e.cloze.as_slice()).collect();
+                        let conditions = vec![job.cloze_context.as_str(); chunk.len()];
+                        let scored = cloze_logprobs(
+                            self.model,
+                            self.codec,
+                            self.options.cloze_prompt,
+                            &conditions,
+                            &choices,
+                        )?;
+                        for (e, sc) in chunk.iter().zip(scored) {
+                            let k = argmax(&sc.per_char());
+                            let k_sum = argmax(&sc.sums);
+                            let mut r = record(e, sc.prompt_tokens);
+                            r.correct = e.gold == Gold::Choice(k);
+                            r.correct_sum = Some(e.gold == Gold::Choice(k_sum));
+                            r.prediction = e.choices.get(k).cloned();
+                            r.choice_logprobs = Some(sc.sums);
+                            r.choice_chars = Some(sc.chars);
                             records.push(r);
                         }
                     }
