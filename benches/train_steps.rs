@@ -1,5 +1,5 @@
 //! One T2L SFT step (8 tasks × 1 example of 128 tokens, SmolLM2-135M GGUF as the frozen base,
-//! hypernetwork L with E = 1024) and one reconstruction step (SmolLM2 q/v shapes, L, 4 tasks of
+//! hypernetwork M with E = 384) and one reconstruction step (SmolLM2 q/v shapes, L, 4 tasks of
 //! a 9-adapter library), forward + backward + AdamW, on the flex CPU backend: the same code as
 //! `t2l bench sft-step|recon-step` (crate `t2l-bench`). FLOPs, bytes and this machine's ceilings
 //! are printed first.

@@ -32,9 +32,9 @@ pub struct SftStepSpec {
     pub seq: usize,
     /// Response (target) tokens at the end of each example.
     pub response: usize,
-    /// Task-embedding width (1024: gte-large, the paper's encoder; 384: all-MiniLM-L6-v2).
+    /// Task-embedding width (384: all-MiniLM-L6-v2, this project's encoder; 1024: gte-large).
     pub task_dim: usize,
-    /// Hypernetwork size (trainers' defaults: L, D = 128, H = 512, dropout 0.05).
+    /// Hypernetwork size (D = 128, H = 512, dropout 0.05 as trainers' defaults).
     pub hyper: HyperSettings,
     /// Generated adapters (trainers' defaults: r = 8, rsLoRA, q_proj/v_proj, dropout 0.05).
     pub lora: LoraSettings,
@@ -42,23 +42,27 @@ pub struct SftStepSpec {
 
 impl Default for SftStepSpec {
     /// 8 tasks × 1 example of 128 tokens with 32 response tokens (the shapes of
-    /// `crates/trainers/scripts/torch_sft_step.py`), task embeddings of width 1024.
+    /// `crates/trainers/scripts/torch_sft_step.py`), the shipped checkpoint's hypernetwork: M
+    /// with all-MiniLM-L6-v2 embeddings (E = 384), as `scripts/bench/sft_step_reference.py`.
     fn default() -> Self {
         Self {
             tasks: 8,
             seq: 128,
             response: 32,
-            task_dim: 1024,
-            hyper: HyperSettings::default(),
+            task_dim: 384,
+            hyper: HyperSettings {
+                variant: hypermod::Variant::M,
+                ..HyperSettings::default()
+            },
             lora: LoraSettings::default(),
         }
     }
 }
 
 impl SftStepSpec {
-    /// `8tasks×128tok`.
+    /// `M/8tasks×128tok`.
     pub fn name(&self) -> String {
-        format!("{}tasks×{}tok", self.tasks, self.seq)
+        format!("{}/{}tasks×{}tok", self.hyper.variant, self.tasks, self.seq)
     }
 
     /// The batch: deterministic token ids, the last `response` tokens of each row targets,

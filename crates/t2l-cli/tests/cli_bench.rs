@@ -100,7 +100,7 @@ fn sft_and_recon_steps_on_tiny_shapes() {
         "sft-step",
         &["--seq", "16", "--response", "4", "--task-dim", "8"],
     );
-    assert_eq!(v["results"][0]["case"], "tiny/8tasks×16tok");
+    assert_eq!(v["results"][0]["case"], "tiny/M/8tasks×16tok");
     let v = tiny_bench("recon-step", &["--library", "3", "--tasks", "2"]);
     assert_eq!(v["results"][0]["case"], "tiny/L/2tasks");
 }

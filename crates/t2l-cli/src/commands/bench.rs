@@ -102,9 +102,12 @@ pub enum BenchKind {
         /// Response (target) tokens per example.
         #[arg(long, default_value_t = 32)]
         response: usize,
-        /// Task-embedding width (1024: gte-large; 384: all-MiniLM-L6-v2).
-        #[arg(long, default_value_t = 1024)]
+        /// Task-embedding width (384: all-MiniLM-L6-v2; 1024: gte-large).
+        #[arg(long, default_value_t = 384)]
         task_dim: usize,
+        /// Head variant of the hypernetwork.
+        #[arg(long, default_value = "M")]
+        variant: Variant,
         /// Timing options.
         #[command(flatten)]
         run: RunOptions,
@@ -286,6 +289,7 @@ impl BackendTask for Bench<'_> {
                 seq,
                 response,
                 task_dim,
+                variant,
                 ..
             } => {
                 let source = llm_source(model, opts.tiny)?;
@@ -297,6 +301,7 @@ impl BackendTask for Bench<'_> {
                     task_dim: *task_dim,
                     ..SftStepSpec::default()
                 };
+                spec.hyper.variant = *variant;
                 if opts.tiny {
                     spec.hyper.latent = 16;
                     spec.hyper.head_in = 16;
