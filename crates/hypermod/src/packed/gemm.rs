@@ -70,40 +70,61 @@ impl PackedLinear {
         }
     }
 
-    /// The panels in `panels` (indices into `0..n_panels()`) of `y = x·Wᵀ + b` for `rows` rows
-    /// of `x` (stride `ldx`) into `y` (stride `ldy ≥ ldy()`), split over `threads` threads.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn forward_panels(
+    /// `y = x·Wᵀ + b` for the given `(panel, rows)` pieces of work: panel `p` (an index into
+    /// `0..n_panels()`) for rows `rows` of `x` (stride `ldx`) into the same rows of `y` (stride
+    /// `ldy ≥ ldy()`); the pieces (distinct panels) are split over `threads` threads. A panel is
+    /// streamed from memory once for all its rows, so rows that need the same panel belong in
+    /// one piece.
+    pub(crate) fn forward_work(
         &self,
         x: &[f32],
         ldx: usize,
-        rows: usize,
         y: &mut [f32],
         ldy: usize,
-        panels: &[usize],
+        work: &[(usize, Range<usize>)],
         threads: usize,
     ) {
-        if rows == 0 || panels.is_empty() {
+        let Some(rows) = work.iter().map(|(_, r)| r.end).max().filter(|&r| r > 0) else {
             return;
-        }
+        };
         assert!(ldx >= self.k && x.len() >= (rows - 1) * ldx + self.k);
         assert!(ldy >= self.ldy() && y.len() >= (rows - 1) * ldy + self.ldy());
-        assert!(panels.iter().all(|&p| p < self.n_panels()));
-        let threads = threads.clamp(1, panels.len());
-        let per = panels.len().div_ceil(threads);
+        assert!(
+            work.iter()
+                .all(|(p, r)| *p < self.n_panels() && r.start <= r.end)
+        );
+        let mut seen = vec![false; self.n_panels()];
+        assert!(
+            work.iter()
+                .all(|(p, _)| !std::mem::replace(&mut seen[*p], true))
+        );
+        let threads = threads.clamp(1, work.len());
+        let per = work.len().div_ceil(threads);
         let out = SendPtr(y.as_mut_ptr());
         std::thread::scope(|s| {
-            for (t, chunk) in panels.chunks(per).enumerate() {
+            let chunks: Vec<_> = work.chunks(per).collect();
+            let last = chunks.len() - 1;
+            for (t, chunk) in chunks.into_iter().enumerate() {
                 let out = &out;
                 let run = move || {
-                    for &p in chunk {
-                        // SAFETY: checked above (sizes, strides, panel indices); each panel
-                        // writes only its own `NR` columns of each row, and the threads get
-                        // disjoint chunks of the (distinct) panel indices.
-                        unsafe { self.panel(p, x.as_ptr(), ldx, rows, out.get(), ldy) }
+                    for (p, r) in chunk {
+                        // SAFETY: checked above (sizes, strides, panel indices, rows within
+                        // `x` and `y`); each piece writes only its panel's `NR` columns, and
+                        // the panels of all pieces are distinct, so threads never write the
+                        // same element.
+                        unsafe {
+                            self.panel(
+                                *p,
+                                x.as_ptr().add(r.start * ldx),
+                                ldx,
+                                r.len(),
+                                out.get().add(r.start * ldy),
+                                ldy,
+                            )
+                        }
                     }
                 };
-                if t + 1 == threads || (t + 1) * per >= panels.len() {
+                if t == last {
                     run();
                 } else {
                     s.spawn(run);
@@ -163,7 +184,7 @@ impl SendPtr {
     }
 }
 
-// SAFETY: only used inside `PackedLinear::forward_panels`, whose threads write disjoint elements.
+// SAFETY: only used inside `PackedLinear::forward_work`, whose threads write disjoint elements.
 unsafe impl Sync for SendPtr {}
 unsafe impl Send for SendPtr {}
 

@@ -17,6 +17,8 @@ mod gemm;
 mod rows;
 mod trunk;
 
+use std::ops::Range;
+
 use burn::prelude::*;
 use lora_core::{BatchedLoraAdapter, BatchedLoraWeights};
 
@@ -135,18 +137,27 @@ impl<B: Backend> HyperModulator<B> {
             let (d_in, d_out) = (shape.d_in, shape.d_out);
             let mut y = vec![0f32; per_module * ldy];
             let [pa, pb] = needed_panels(cfg.variant, r, d_in, d_out, head.n_panels());
-            if cfg.variant == Variant::L {
-                let mut all = pa;
-                all.extend(pb);
-                all.sort_unstable();
-                all.dedup();
-                head.forward_panels(x, ldh, per_module, &mut y, ldy, &all, packed.threads);
-            } else {
-                let (ya, yb) = y.split_at_mut(ab_rows * ldy);
-                head.forward_panels(x, ldh, ab_rows, ya, ldy, &pa, packed.threads);
-                let xb = &x[ab_rows * ldh..];
-                head.forward_panels(xb, ldh, ab_rows, yb, ldy, &pb, packed.threads);
-            }
+            // One piece per panel over the rows that need it (M/S: rows are [A rows | B rows]),
+            // so every panel of the weights is read once per generation.
+            let (a_rows, b_rows) = match cfg.variant {
+                Variant::L => (0..per_module, 0..per_module),
+                Variant::M | Variant::S => (0..ab_rows, ab_rows..per_module),
+            };
+            let work: Vec<(usize, Range<usize>)> = (0..head.n_panels())
+                .filter_map(|p| {
+                    let (in_a, in_b) = (pa.binary_search(&p).is_ok(), pb.binary_search(&p).is_ok());
+                    match (in_a, in_b) {
+                        (true, true) => Some((
+                            p,
+                            a_rows.start.min(b_rows.start)..a_rows.end.max(b_rows.end),
+                        )),
+                        (true, false) => Some((p, a_rows.clone())),
+                        (false, true) => Some((p, b_rows.clone())),
+                        (false, false) => None,
+                    }
+                })
+                .collect();
+            head.forward_work(x, ldh, &mut y, ldy, &work, packed.threads);
             let mut a = vec![0f32; nl * r * d_in];
             let mut b = vec![0f32; nl * d_out * r];
             // Start in `y` of rank row `kr` of A (`ab = 0`) or B (`ab = 1`) for task-layer `t`.
