@@ -13,6 +13,7 @@ use lora_core::{LoraAdapter, load_peft, peft};
 use serde::Serialize;
 use trainers::data::chat::ChatEncoder;
 use trainers::eval::benchmark::Benchmark;
+use trainers::eval::cloze::ClozePrompt;
 use trainers::eval::descriptions::DescriptionSet;
 use trainers::eval::protocol::Protocol;
 use trainers::eval::report::{EvalReport, Score};
@@ -46,10 +47,15 @@ pub struct EvalArgs {
     /// The text-embedder directory for --t2l (default: the embedder the checkpoint records).
     #[arg(long, requires = "t2l")]
     pub embedder: Option<PathBuf>,
-    /// Scoring: generate (the paper's: greedy generation + parsing), loglik (highest label
-    /// log-probability) or both.
+    /// Scoring, comma-separated: generate (the paper's: greedy generation + parsing), loglik
+    /// (highest answer-label log-probability), cloze (highest log-probability per character of
+    /// each choice's text, lm-eval style), both (= generate,loglik) or all (all three).
     #[arg(long, default_value = "both")]
     pub protocol: String,
+    /// How the cloze protocol shows its contexts: raw (plain text, lm-eval's default) or chat
+    /// (the context as the user turn, the choice as the start of the reply).
+    #[arg(long, default_value = "raw", value_name = "raw|chat")]
+    pub cloze_prompt: String,
     /// Add a row with the benchmark's task description prepended to every prompt.
     #[arg(long)]
     pub task_description: bool,
@@ -84,7 +90,7 @@ pub struct EvalArgs {
 pub struct EvalSummary {
     /// Accuracies per method, benchmark and protocol.
     pub scores: Vec<Score>,
-    /// The markdown tables, one per protocol.
+    /// The markdown tables, one per protocol (+ `cloze (sum)` when cloze ran).
     pub tables: Vec<String>,
     /// Wall-clock seconds.
     pub seconds: f64,
@@ -109,6 +115,7 @@ impl BackendTask for Eval<'_> {
         let Eval { args, global } = self;
         let benchmarks = Benchmark::parse_list(&args.benchmarks)?;
         let protocols = Protocol::parse_set(&args.protocol)?;
+        let cloze_prompt: ClozePrompt = args.cloze_prompt.parse()?;
         let sets = args
             .descriptions
             .iter()
@@ -204,6 +211,7 @@ impl BackendTask for Eval<'_> {
                 time_limit: std::time::Duration::from_secs(args.time_limit.max(1)),
                 ..SandboxConfig::default()
             },
+            cloze_prompt,
         };
         let bar = if global.quiet {
             ProgressBar::hidden()
@@ -230,11 +238,7 @@ impl BackendTask for Eval<'_> {
 /// Entry point of `t2l eval`.
 pub fn run(args: &EvalArgs, global: &GlobalArgs) -> Result<(), CliError> {
     let report = run_on(global.device, Eval { args, global })?;
-    let tables: Vec<String> = report
-        .protocols
-        .iter()
-        .map(|&p| report.markdown(p))
-        .collect();
+    let tables = report.markdown_tables();
     if global.json {
         let summary = EvalSummary {
             scores: report.scores.clone(),
