@@ -1,1 +1,10 @@
-//! Text-to-LoRA workspace root: examples, cross-crate tests and benches.
+//! Text-to-LoRA workspace root: examples, cross-crate tests and benches, and the small library
+//! the experiment examples share.
+//!
+//! - [`plot`]: PNG scatter and line plots (pure Rust, a TrueType font found at run time).
+//! - [`results`]: result documents (markdown tables + JSON + run metadata), written atomically.
+//! - [`tsne`]: exact, seeded 2-D t-SNE and neighbourhood measures.
+
+pub mod plot;
+pub mod results;
+pub mod tsne;
