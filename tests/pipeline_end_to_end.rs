@@ -28,16 +28,7 @@ fn repo() -> PathBuf {
 }
 
 fn asset(rel: &str) -> PathBuf {
-    let p = std::env::var_os("T2L_ASSETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("assets"))
-        .join(rel);
-    assert!(
-        p.exists(),
-        "{} is missing: run scripts/fetch-assets.sh",
-        p.display()
-    );
-    p
+    base_llm::assets::asset(rel).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn max_abs_diff(a: &Tensor<B, 2>, b: &Tensor<B, 2>) -> f32 {
@@ -76,7 +67,7 @@ fn description_to_adapter_to_model() {
     let hyper =
         HyperModulator::<B>::open(&repo().join("checkpoints/t2l-smollm2-minilm-m"), &device)
             .expect("the shipped checkpoint loads");
-    let bert = BertEmbedder::<B>::load(&asset("all-minilm-l6-v2"), &device).unwrap();
+    let bert = BertEmbedder::<B>::load(&asset(base_llm::assets::MINILM_DIR), &device).unwrap();
     let pipeline = Pipeline::new(hyper, bert).unwrap();
 
     let description = "Answer multiple-choice science questions by picking the correct letter.";
@@ -89,11 +80,8 @@ fn description_to_adapter_to_model() {
     assert_same_adapter(&adapter, &reloaded);
 
     // base-llm applies it.
-    let mut bundle = ModelBundle::<B>::load(
-        asset("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"),
-        &device,
-    )
-    .unwrap();
+    let mut bundle =
+        ModelBundle::<B>::load(asset(base_llm::assets::SMOLLM2_GGUF), &device).unwrap();
     bundle
         .model
         .check_adapter_layout(reloaded.layout())

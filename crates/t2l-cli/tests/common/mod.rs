@@ -6,24 +6,15 @@ use std::path::PathBuf;
 /// `rel` under the assets directory (`T2L_ASSETS`, else `<repo>/assets`); fails the test with the
 /// command to run when it is missing.
 pub fn asset(rel: &str) -> PathBuf {
-    let p = std::env::var_os("T2L_ASSETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets"))
-        .join(rel);
-    assert!(
-        p.exists(),
-        "{} is missing: run scripts/fetch-assets.sh",
-        p.display()
-    );
-    p
+    base_llm::assets::asset(rel).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The real SmolLM2-135M-Instruct GGUF.
 pub fn smollm2_gguf() -> PathBuf {
-    asset("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf")
+    asset(base_llm::assets::SMOLLM2_GGUF)
 }
 
 /// The real all-MiniLM-L6-v2 directory.
 pub fn minilm() -> PathBuf {
-    asset("all-minilm-l6-v2")
+    asset(base_llm::assets::MINILM_DIR)
 }

@@ -71,21 +71,9 @@ impl PairEncoder for ChatEncoder {
 mod tests {
     use super::*;
 
-    fn smollm2() -> Option<std::path::PathBuf> {
-        let root = std::env::var_os("T2L_ASSETS")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| {
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets")
-            });
-        let p = root.join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
-        p.is_file().then_some(p)
-    }
-
     #[test]
     fn smollm2_chatml_prompt_and_response_spans() {
-        let Some(path) = smollm2() else {
-            return; // assets not fetched
-        };
+        let path = base_llm::assets::asset(base_llm::assets::SMOLLM2_GGUF).unwrap();
         let file = base_llm::loading::gguf::GgufFile::open(&path).unwrap();
         let enc = ChatEncoder::new(Tokenizer::from_gguf(&file.metadata).unwrap()).unwrap();
         let ex = Example {
