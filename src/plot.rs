@@ -384,6 +384,7 @@ pub fn scatter_png(
             .x_desc(&spec.x_label)
             .y_desc(&spec.y_label)
             .label_style((FAMILY, 13))
+            .light_line_style(RGBColor(240, 240, 240))
             .draw()
             .map_err(|e| e.to_string())?;
         let mut present: Vec<usize> = classes.to_vec();
@@ -461,6 +462,7 @@ pub fn line_png(path: &Path, spec: &PlotSpec, series: &[Series]) -> Result<()> {
             .x_desc(&spec.x_label)
             .y_desc(&spec.y_label)
             .label_style((FAMILY, 13))
+            .light_line_style(RGBColor(240, 240, 240))
             .draw()
             .map_err(|e| e.to_string())?;
         for (k, s) in series.iter().enumerate() {
