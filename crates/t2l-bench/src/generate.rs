@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 use burn::prelude::*;
 use burn::tensor::Distribution;
+use hypermod::packed::PackedHyper;
 use hypermod::{HyperConfig, HyperModulator, InitMode, Variant};
 use lora_core::{AdapterLayout, BatchedLoraAdapter, LoraConfig, ModuleShape};
 
@@ -88,8 +89,8 @@ impl FromStr for AdapterShape {
     }
 }
 
-/// A hypernetwork ready to generate, with a task embedding. (The CPU fast path,
-/// `hypermod::packed`, is timed by `benches/hypermod_generate.rs`.)
+/// A hypernetwork ready to generate, with a task embedding and, on the flex backend with
+/// AVX-512, its packed form (hypermod's CPU fast path).
 pub struct GenerateCase<B: Backend> {
     /// Shape and variant, for naming.
     pub shape: AdapterShape,
@@ -97,6 +98,8 @@ pub struct GenerateCase<B: Backend> {
     pub hyper: HyperModulator<B>,
     /// One task embedding `[1, E]`.
     pub embedding: Tensor<B, 2>,
+    /// The hypernetwork packed for the CPU kernels (`None` off flex or without AVX-512).
+    pub packed: Option<PackedHyper>,
 }
 
 impl<B: Backend> GenerateCase<B> {
@@ -112,10 +115,16 @@ impl<B: Backend> GenerateCase<B> {
         let hyper = HyperModulator::<B>::new(cfg, device, seed)?;
         B::seed(device, seed);
         let embedding = Tensor::random([1, e], Distribution::Normal(0.0, 1.0), device);
+        let packed = if B::name(device).to_ascii_lowercase().contains("flex") {
+            PackedHyper::new(&hyper)
+        } else {
+            None
+        };
         Ok(Self {
             shape,
             hyper,
             embedding,
+            packed,
         })
     }
 
@@ -130,9 +139,9 @@ impl<B: Backend> GenerateCase<B> {
     }
 }
 
-/// Times adapter generation through burn (`generic`) for one shape and variant:
-/// the adapter is generated and the device synchronised (writing the PEFT file, a host copy, is
-/// not timed).
+/// Times adapter generation for one shape and variant, through burn (`generic`) and, when
+/// available, hypermod's packed CPU path (`packed`): the adapter is generated and the device
+/// synchronised (writing the PEFT file, a host copy, is not timed).
 pub fn bench_generate<B: Backend>(
     shape: AdapterShape,
     variant: Variant,
@@ -160,5 +169,23 @@ pub fn bench_generate<B: Backend>(
         )
         .with_items(1.0, "adapters"),
     );
+    if let Some(packed) = &case.packed {
+        let timing = time_iters(warmup, iters, || {
+            let adapter = case.hyper.generate_packed(case.embedding.clone(), packed)?;
+            sync::<B>(device, "adapter generation (packed)")?;
+            drop(adapter);
+            Ok::<_, BenchError>(())
+        })?;
+        out.push(
+            Measurement::new(
+                "generate",
+                format!("{}/packed", case.name()),
+                timing,
+                work,
+                ceilings,
+            )
+            .with_items(1.0, "adapters"),
+        );
+    }
     Ok(out)
 }
