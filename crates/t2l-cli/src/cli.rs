@@ -69,9 +69,10 @@ pub enum Command {
     Train(crate::commands::train::TrainArgs),
     /// Benchmark accuracies (the paper's ten benchmarks and templates) of a base model, with a
     /// task description, k-shot examples, a PEFT adapter or T2L adapters, scored by generation
-    /// + parsing and/or label log-likelihood; prints the paper's table.
+    /// and parsing, label log-likelihood and/or choice-text log-likelihood (cloze); prints the
+    /// paper's table.
     #[command(
-        after_help = "Examples:\n  t2l eval --model assets/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf --benchmarks arc_easy,boolq,piqa --protocol loglik --limit 100\n  t2l eval --model model.gguf --benchmarks all --task-description --shots 3 --out results/base\n  t2l eval --model model.gguf --benchmarks arc_easy,gsm8k --t2l ckpt/t2l --descriptions eval,random --out results/t2l --json"
+        after_help = "Examples:\n  t2l eval --model assets/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf --benchmarks arc_easy,boolq,piqa --protocol cloze --limit 100\n  t2l eval --model model.gguf --benchmarks all --task-description --shots 3 --out results/base\n  t2l eval --model model.gguf --benchmarks arc_easy,gsm8k --t2l ckpt/t2l --descriptions eval,random --out results/t2l --json"
     )]
     Eval(crate::commands::eval::EvalArgs),
     /// Time a workload (adapter generation, prefill, decode, an SFT or reconstruction step, f16/bf16

@@ -1,5 +1,7 @@
-//! `t2l eval`: a smoke run on the real SmolLM2-135M-Instruct GGUF (both protocols, 5 examples of
-//! two benchmarks, results files), and one-line errors with a non-zero exit.
+//! `t2l eval`: a smoke run on the real SmolLM2-135M-Instruct GGUF (all three protocols, 5
+//! examples of two benchmarks, results files, nothing on stderr with --quiet), and one-line
+//! errors with a non-zero exit (mistyped benchmark / protocol / cloze prompt, missing model,
+//! a directory that is no adapter, an adapter of another model).
 
 use std::process::{Command, Output};
 
@@ -25,7 +27,7 @@ fn one_line_error(out: &Output) -> String {
 }
 
 #[test]
-fn smollm2_smoke_both_protocols() {
+fn smollm2_smoke_all_protocols() {
     if trainers::data::tasks::data_root().is_err() {
         return; // benchmark data not on this machine
     }
@@ -40,6 +42,8 @@ fn smollm2_smoke_both_protocols() {
         "arc_easy,piqa",
         "--limit",
         "5",
+        "--protocol",
+        "all",
         "--max-new-tokens",
         "2",
         "--out",
@@ -52,23 +56,42 @@ fn smollm2_smoke_both_protocols() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    assert!(
+        out.stderr.is_empty(),
+        "--quiet: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
     let scores = summary["scores"].as_array().unwrap();
-    assert_eq!(scores.len(), 4, "{summary}");
+    assert_eq!(scores.len(), 6, "{summary}");
     for s in scores {
         assert_eq!(s["n"], 5);
         let acc = s["accuracy"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&acc));
+        // Only the cloze protocol has the second (total log-probability) number.
+        assert_eq!(s["protocol"] == "cloze", s["accuracy_sum"].is_f64(), "{s}");
     }
-    let tables = summary["tables"].as_array().unwrap();
-    assert!(tables[0].as_str().unwrap().contains("| base model |"));
+    let tables: Vec<&str> = summary["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(tables.len(), 4, "generate, loglik, cloze, cloze (sum)");
+    assert!(tables[0].contains("| base model |"));
+    assert!(tables[3].starts_with("| cloze (sum) | ArcE | PIQA | Avg. |"));
     let results: Value =
         serde_json::from_str(&std::fs::read_to_string(out_dir.join("results.json")).unwrap())
             .unwrap();
     let records = results["records"].as_array().unwrap();
-    assert_eq!(records.len(), 20);
+    assert_eq!(records.len(), 30);
     assert!(records.iter().any(|r| r["reply"].is_string()));
     assert!(records.iter().any(|r| r["choice_logprobs"].is_array()));
+    for r in records.iter().filter(|r| r["protocol"] == "cloze") {
+        let lp = r["choice_logprobs"].as_array().unwrap();
+        assert_eq!(lp.len(), r["choice_chars"].as_array().unwrap().len());
+        assert!(r["correct_sum"].is_boolean());
+    }
     assert!(out_dir.join("results.md").is_file());
 }
 
@@ -102,7 +125,22 @@ fn mistakes_are_one_line_errors() {
         "--protocol",
         "logprob",
     ]));
-    assert!(err.contains("logprob"), "{err}");
+    assert!(err.contains("logprob") && err.contains("cloze"), "{err}");
+    let err = one_line_error(&t2l(&[
+        "eval",
+        "--model",
+        "nowhere.gguf",
+        "--benchmarks",
+        "boolq",
+        "--protocol",
+        "cloze",
+        "--cloze-prompt",
+        "template",
+    ]));
+    assert!(
+        err.contains("template") && err.contains("raw or chat"),
+        "{err}"
+    );
     let dir = tempfile::tempdir().unwrap();
     let err = one_line_error(&t2l(&[
         "eval",
@@ -114,6 +152,19 @@ fn mistakes_are_one_line_errors() {
         dir.path().to_str().unwrap(),
     ]));
     assert!(err.contains("not a PEFT adapter directory"), "{err}");
+    // A PEFT adapter made for another (tiny) model.
+    let tiny = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../lora-core/tests/fixtures/peft_tiny");
+    let err = one_line_error(&t2l(&[
+        "eval",
+        "--model",
+        gguf().to_str().unwrap(),
+        "--benchmarks",
+        "boolq",
+        "--adapter",
+        tiny.to_str().unwrap(),
+    ]));
+    assert!(err.contains("adapter does not fit the model"), "{err}");
 }
 
 #[test]
@@ -122,6 +173,10 @@ fn help_has_examples() {
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(
-        help.contains("Examples:") && help.contains("--benchmarks") && help.contains("--protocol")
+        help.contains("Examples:")
+            && help.contains("--benchmarks")
+            && help.contains("--protocol")
+            && help.contains("cloze")
+            && help.contains("--cloze-prompt")
     );
 }

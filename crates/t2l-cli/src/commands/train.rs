@@ -1,4 +1,8 @@
 //! `t2l train lora|recon|sft --config FILE [--resume DIR]`: the trainers of the `trainers` crate.
+//!
+//! `--steps`, `--out` and an explicitly given `--seed` override the config's `run.steps`,
+//! `run.out_dir` and `run.seed`; `--quiet` turns the progress bar off (it is also hidden when
+//! stderr is not a terminal).
 
 use std::path::PathBuf;
 
@@ -48,6 +52,16 @@ pub struct TrainArgs {
 struct Train<'a> {
     args: &'a TrainArgs,
     quiet: bool,
+    /// `--seed`, when it was given on the command line (its default does not override the
+    /// config's seed).
+    seed: Option<u64>,
+}
+
+/// Whether `--seed` appears on the command line (`--seed N` or `--seed=N`).
+fn seed_given(args: impl IntoIterator<Item = std::ffi::OsString>) -> bool {
+    args.into_iter()
+        .take_while(|a| a != "--")
+        .any(|a| a == "--seed" || a.to_string_lossy().starts_with("--seed="))
 }
 
 impl Train<'_> {
@@ -58,10 +72,35 @@ impl Train<'_> {
         if let Some(o) = &self.args.out {
             run.out_dir = o.clone();
         }
+        if let Some(seed) = self.seed {
+            run.seed = seed;
+        }
         if self.quiet {
             run.progress = false;
         }
     }
+}
+
+/// Loads a config, with parse errors on one line (the TOML parser's message quotes the offending
+/// source lines under the error; they are dropped, the position and reason kept).
+fn load<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T, CliError> {
+    load_config(path).map_err(|e| CliError::Input(one_line(&e.to_string())))
+}
+
+/// `message` without source-snippet lines (`  |`, `2 | text`, `  ^^^`), the rest joined by `; `.
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            let snippet = l.starts_with('|')
+                || l.starts_with('^')
+                || l.split_once(" |")
+                    .is_some_and(|(n, _)| n.chars().all(|c| c.is_ascii_digit()));
+            !l.is_empty() && !snippet
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn to_json<T: Serialize>(report: &T) -> serde_json::Value {
@@ -76,17 +115,17 @@ impl BackendTask for Train<'_> {
         let path = &self.args.config;
         Ok(match self.args.kind {
             TrainKind::Lora => {
-                let mut cfg: LoraSftConfig = load_config(path)?;
+                let mut cfg: LoraSftConfig = load(path)?;
                 self.adjust(&mut cfg.run);
                 to_json(&train_lora::<Autodiff<B>>(&cfg, resume, &device)?)
             }
             TrainKind::Recon => {
-                let mut cfg: ReconConfig = load_config(path)?;
+                let mut cfg: ReconConfig = load(path)?;
                 self.adjust(&mut cfg.run);
                 to_json(&train_recon::<Autodiff<B>>(&cfg, resume, &device)?)
             }
             TrainKind::Sft => {
-                let mut cfg: T2lSftConfig = load_config(path)?;
+                let mut cfg: T2lSftConfig = load(path)?;
                 self.adjust(&mut cfg.run);
                 to_json(&train_t2l_sft::<Autodiff<B>>(&cfg, resume, &device)?)
             }
@@ -101,6 +140,7 @@ pub fn run(args: &TrainArgs, global: &GlobalArgs) -> Result<(), CliError> {
         Train {
             args,
             quiet: global.quiet,
+            seed: seed_given(std::env::args_os()).then_some(global.seed),
         },
     )?;
     if global.json {
@@ -111,4 +151,28 @@ pub fn run(args: &TrainArgs, global: &GlobalArgs) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_is_given_only_when_named() {
+        let args = |a: &[&str]| a.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        assert!(seed_given(args(&["t2l", "train", "lora", "--seed", "3"])));
+        assert!(seed_given(args(&["t2l", "--seed=3", "train"])));
+        assert!(!seed_given(args(&["t2l", "train", "lora", "--steps", "3"])));
+        assert!(!seed_given(args(&["t2l", "train", "--", "--seed"])));
+    }
+
+    #[test]
+    fn toml_errors_lose_their_source_snippet() {
+        let msg = "c.toml: invalid TOML: TOML parse error at line 2, column 1\n  |\n2 | stepz = 3\n  | ^^^^^\nunknown field `stepz`, expected one of `seed`\n";
+        assert_eq!(
+            one_line(msg),
+            "c.toml: invalid TOML: TOML parse error at line 2, column 1; unknown field `stepz`, expected one of `seed`"
+        );
+        assert_eq!(one_line("plain"), "plain");
+    }
 }
