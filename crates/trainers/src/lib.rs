@@ -14,6 +14,7 @@
 //! - [`recon`]: T2L reconstruction of a library of adapters ([`hyper_settings`],
 //!   [`task_embeddings`]).
 //! - [`t2l_sft`]: T2L SFT with per-row generated adapters in the frozen base model.
+//! - [`step_profile`]: phase timings of one SFT step (profiling; burn has no profiler).
 //!
 //! Generic over burn's `AutodiffBackend`; enables no backend itself.
 
@@ -32,6 +33,7 @@ pub mod optim;
 pub mod progress;
 pub mod recon;
 pub mod schedule;
+pub mod step_profile;
 pub mod t2l_sft;
 pub mod task_embeddings;
 pub mod trainable_lora;

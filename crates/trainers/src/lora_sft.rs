@@ -108,6 +108,25 @@ impl<B: AutodiffBackend> LoraSftObjective<B> {
     pub fn llm(&self) -> &Llama<B> {
         &self.llm
     }
+
+    /// The training-forward options: LoRA-path dropout and NEFTune.
+    pub fn train_options(&self) -> TrainOptions {
+        TrainOptions {
+            lora_dropout: self.lora_dropout,
+            neftune_alpha: self.loss.neftune_alpha,
+            seed: None,
+        }
+    }
+
+    /// Label smoothing of the cross-entropy.
+    pub fn label_smoothing(&self) -> f64 {
+        self.loss.label_smoothing
+    }
+
+    /// The padded token batch of micro-batch `micro` of optimizer step `step`.
+    pub fn training_batch(&self, step: usize, micro: usize) -> Result<HostBatch> {
+        Ok(self.data.train_batch(step * self.accum + micro)?.1)
+    }
 }
 
 /// Mean validation loss over `data`'s validation set, `run` giving each batch's loss
@@ -142,18 +161,13 @@ impl<B: AutodiffBackend> Objective<B> for LoraSftObjective<B> {
         step: usize,
         micro: usize,
     ) -> Result<MicroBatchLoss<B>> {
-        let (_, batch) = self.data.train_batch(step * self.accum + micro)?;
+        let batch = self.training_batch(step, micro)?;
         let adapter = model.to_adapter()?;
-        let options = TrainOptions {
-            lora_dropout: self.lora_dropout,
-            neftune_alpha: self.loss.neftune_alpha,
-            seed: None,
-        };
         let loss = sft_loss(
             &self.llm,
             &batch,
             Adapters::Single(&adapter),
-            options,
+            self.train_options(),
             self.loss.label_smoothing,
         )?;
         Ok(MicroBatchLoss {

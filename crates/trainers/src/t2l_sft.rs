@@ -116,28 +116,35 @@ impl<B: AutodiffBackend> T2lSftObjective<B> {
         }
     }
 
-    /// The training loss of a batch with the adapters generated for it.
-    fn batch_loss(
-        &self,
-        hyper: &HyperModulator<B>,
-        batch: &HostBatch,
-        rows: Tensor<B, 2>,
-    ) -> Result<Tensor<B, 1>> {
-        let options = TrainOptions {
+    /// The training-forward options: LoRA-path dropout and NEFTune.
+    pub fn train_options(&self) -> TrainOptions {
+        TrainOptions {
             lora_dropout: self.lora_dropout,
             neftune_alpha: self.loss.neftune_alpha,
             seed: None,
-        };
-        generated_loss(
-            &self.llm,
-            hyper,
-            batch,
-            rows,
-            Mode::Train,
-            options,
-            self.loss.label_smoothing,
-            self.l2,
-        )
+        }
+    }
+
+    /// Label smoothing of the cross-entropy.
+    pub fn label_smoothing(&self) -> f64 {
+        self.loss.label_smoothing
+    }
+
+    /// Weight of the L2 penalty on generated weights.
+    pub fn l2_weight(&self) -> f64 {
+        self.l2
+    }
+
+    /// Micro-batch `micro` of optimizer step `step`: the hypernetwork's conditioning rows
+    /// `[batch, dim]` and the padded token batch.
+    pub fn training_rows(&self, step: usize, micro: usize) -> Result<(Tensor<B, 2>, HostBatch)> {
+        let (refs, batch) = self.data.train_batch(step * self.accum + micro)?;
+        let picks: Vec<(usize, usize)> = refs.iter().map(|r| (r.task, r.description)).collect();
+        let inputs: Vec<&str> = refs
+            .iter()
+            .map(|r| self.data.tasks[r.task].train[r.example].input.as_str())
+            .collect();
+        Ok((self.conditioning_rows(&picks, &inputs)?, batch))
     }
 
     /// The validation loss of the base model alone (no adapter): what T2L must beat.
@@ -205,14 +212,17 @@ impl<B: AutodiffBackend> Objective<B> for T2lSftObjective<B> {
         step: usize,
         micro: usize,
     ) -> Result<MicroBatchLoss<B>> {
-        let (refs, batch) = self.data.train_batch(step * self.accum + micro)?;
-        let picks: Vec<(usize, usize)> = refs.iter().map(|r| (r.task, r.description)).collect();
-        let inputs: Vec<&str> = refs
-            .iter()
-            .map(|r| self.data.tasks[r.task].train[r.example].input.as_str())
-            .collect();
-        let rows = self.conditioning_rows(&picks, &inputs)?;
-        let loss = self.batch_loss(model, &batch, rows)?;
+        let (rows, batch) = self.training_rows(step, micro)?;
+        let loss = generated_loss(
+            &self.llm,
+            model,
+            &batch,
+            rows,
+            Mode::Train,
+            self.train_options(),
+            self.loss.label_smoothing,
+            self.l2,
+        )?;
         Ok(MicroBatchLoss {
             loss,
             tokens: batch.n_tokens(),

@@ -97,6 +97,58 @@ impl HostBatch {
         self.attention.iter().filter(|a| **a).count()
     }
 
+    /// Real (non-padding) tokens of each row.
+    pub fn row_lengths(&self) -> Vec<usize> {
+        (0..self.batch)
+            .map(|r| {
+                self.attention[r * self.seq..(r + 1) * self.seq]
+                    .iter()
+                    .filter(|a| **a)
+                    .count()
+            })
+            .collect()
+    }
+
+    /// The sub-batch of `rows` (in that order), padded only to the longest of them. Targets keep
+    /// their weights (so the sub-batch losses of a partition add up to the batch loss) and are
+    /// renumbered: `target_rows` index into `rows`.
+    pub fn select_rows(&self, rows: &[usize]) -> HostBatch {
+        let lengths = self.row_lengths();
+        let seq = rows.iter().map(|&r| lengths[r]).max().unwrap_or(0).max(1);
+        let pad = (0..self.ids.len())
+            .find(|&i| !self.attention[i])
+            .map_or(0, |i| self.ids[i]);
+        let mut out = HostBatch {
+            batch: rows.len(),
+            seq,
+            ids: vec![pad; rows.len() * seq],
+            attention: vec![false; rows.len() * seq],
+            target_positions: Vec::new(),
+            target_ids: Vec::new(),
+            target_rows: Vec::new(),
+            target_weights: Vec::new(),
+        };
+        for (new, &r) in rows.iter().enumerate() {
+            let len = lengths[r];
+            out.ids[new * seq..new * seq + len]
+                .copy_from_slice(&self.ids[r * self.seq..r * self.seq + len]);
+            out.attention[new * seq..new * seq + len].fill(true);
+            for (i, _) in self
+                .target_rows
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| **t == r)
+            {
+                let t = self.target_positions[i] - r * self.seq;
+                out.target_positions.push(new * seq + t);
+                out.target_ids.push(self.target_ids[i]);
+                out.target_rows.push(new);
+                out.target_weights.push(self.target_weights[i]);
+            }
+        }
+        out
+    }
+
     /// Token ids `[batch, seq]` on `device`.
     pub fn ids_tensor<B: Backend>(&self, device: &B::Device) -> Tensor<B, 2, Int> {
         Tensor::from_data(
@@ -144,6 +196,37 @@ mod tests {
                 .iter()
                 .all(|w| (w - 1.0 / 3.0).abs() < 1e-7)
         );
+    }
+
+    #[test]
+    fn select_rows_trims_padding_and_keeps_weights() {
+        let samples = vec![
+            SftSample {
+                ids: vec![5, 6, 7, 8, 9, 10, 11, 12, 13],
+                n_prompt: 3,
+            },
+            SftSample {
+                ids: vec![5, 6, 7],
+                n_prompt: 1,
+            },
+        ];
+        let h = collate(&samples, 0, 8, Weighting::PerSample);
+        assert_eq!(h.seq, 16);
+        assert_eq!(h.row_lengths(), vec![9, 3]);
+        let s = h.select_rows(&[1]);
+        assert_eq!((s.batch, s.seq), (1, 3));
+        assert_eq!(s.ids, vec![5, 6, 7]);
+        assert_eq!(s.target_positions, vec![1, 2]);
+        assert_eq!(s.target_ids, vec![6, 7]);
+        assert_eq!(s.target_rows, vec![0, 0]);
+        assert_eq!(s.target_weights, vec![0.25, 0.25]);
+        let both = h.select_rows(&[1, 0]);
+        assert_eq!((both.batch, both.seq), (2, 9));
+        assert_eq!(both.ids[..4], [5, 6, 7, 0]);
+        assert_eq!(both.target_rows, vec![0, 0, 1, 1, 1, 1, 1, 1]);
+        assert_eq!(both.target_positions[2], 9 + 3);
+        let total: f32 = both.target_weights.iter().sum();
+        assert!((total - 1.0).abs() < 1e-6);
     }
 
     fn h_samples() -> Vec<SftSample> {
