@@ -237,6 +237,11 @@ pub fn fit<B: AutodiffBackend, O: Objective<B>>(
                 ));
             }
         }
+        if run.val_every.is_none() {
+            // No validation: the best model is the latest (so `best.bin` never stays the
+            // initial model).
+            best = model.clone();
+        }
         let periodic = run
             .checkpoint_every
             .is_some_and(|every| state.step.is_multiple_of(every));
