@@ -165,6 +165,19 @@ fn mistakes_are_one_line_errors() {
         tiny.to_str().unwrap(),
     ]));
     assert!(err.contains("adapter does not fit the model"), "{err}");
+    // A T2L checkpoint made for another model (3 layers).
+    let ckpt = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../hypermod/tests/fixtures/reference/s_sft");
+    let err = one_line_error(&t2l(&[
+        "eval",
+        "--model",
+        gguf().to_str().unwrap(),
+        "--benchmarks",
+        "boolq",
+        "--t2l",
+        ckpt.to_str().unwrap(),
+    ]));
+    assert!(err.contains("adapter does not fit the model"), "{err}");
 }
 
 #[test]

@@ -196,6 +196,14 @@ fn run_with_an_adapter_of_another_model_fails_cleanly() {
     args.push(tiny.into_os_string());
     let err = one_line_error(&t2l_run(&gguf(), args));
     assert!(err.contains("adapter does not fit the model"), "{err}");
+    // A T2L checkpoint made for another model (3 layers): refused before generating anything.
+    let ckpt = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../hypermod/tests/fixtures/reference/s_sft");
+    let mut args = vec!["--prompt".into(), "hi".into(), "--t2l".into()];
+    args.push(ckpt.into_os_string());
+    args.extend(["--description".into(), "a task".into()]);
+    let err = one_line_error(&t2l_run(&gguf(), args));
+    assert!(err.contains("adapter does not fit the model"), "{err}");
 }
 
 /// The T2L checkpoint shipped in `checkpoints/` and the embedder it was trained with.

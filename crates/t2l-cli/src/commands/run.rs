@@ -158,6 +158,8 @@ impl BackendTask for Run<'_> {
             (Some(dir), _, _) => Some(load_peft::<B>(dir, &device)?),
             (None, Some(ckpt), Some(description)) => {
                 let hyper = HyperModulator::<B>::open(ckpt, &device)?;
+                // A checkpoint for another model fails here, before its embedder is looked for.
+                bundle.model.check_adapter_layout(&hyper.config().layout)?;
                 let (pipeline, _) = open_pipeline(hyper, ckpt, args.embedder.as_deref(), &device)?;
                 Some(pipeline.adapter(description)?)
             }
