@@ -11,30 +11,54 @@ pub const NR: usize = 48;
 /// Rows per register block.
 pub const MR: usize = 8;
 
-/// A linear layer packed for the kernel: `panels[p][k][c] = W[p·NR + c][k]` (zero beyond `out`).
+/// One 64-byte cache line of values, aligned: a panel row (`NR` values = 3 lines) then never
+/// straddles two lines, so no vector load of the kernel is split.
+#[derive(Debug, Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([f32; 16]);
+
+/// `len` zeros in cache-line-aligned storage (rounded up to whole lines).
+fn aligned_zeros(len: usize) -> Vec<Line> {
+    vec![Line([0.0; 16]); len.div_ceil(16)]
+}
+
+fn values(lines: &[Line]) -> &[f32] {
+    // SAFETY: `Line` is `repr(C)` over `[f32; 16]` (size 64, no padding), so a slice of lines
+    // is `16·len` contiguous, initialised f32 values.
+    unsafe { std::slice::from_raw_parts(lines.as_ptr().cast(), lines.len() * 16) }
+}
+
+fn values_mut(lines: &mut [Line]) -> &mut [f32] {
+    // SAFETY: as in `values`, with exclusive access.
+    unsafe { std::slice::from_raw_parts_mut(lines.as_mut_ptr().cast(), lines.len() * 16) }
+}
+
+/// A linear layer packed for the kernel: `panels[p][k][c] = W[p·NR + c][k]` (zero beyond `out`),
+/// cache-line aligned.
 #[derive(Debug, Clone)]
 pub(crate) struct PackedLinear {
     out: usize,
     k: usize,
-    panels: Vec<f32>,
+    panels: Vec<Line>,
     /// Bias padded to `n_panels · NR` (zeros when the layer has none).
-    bias: Vec<f32>,
+    bias: Vec<Line>,
 }
 
 impl PackedLinear {
     /// Packs `weight [out, k]` (row-major, PyTorch's `nn.Linear` layout) and its bias.
     pub(crate) fn pack(weight: &[f32], bias: Option<&[f32]>, out: usize, k: usize) -> Self {
         let n_panels = out.div_ceil(NR);
-        let mut panels = vec![0f32; n_panels * k * NR];
+        let mut panels = aligned_zeros(n_panels * k * NR);
+        let flat = values_mut(&mut panels);
         for (o, row) in weight.chunks_exact(k).enumerate() {
             let base = (o / NR) * k * NR + o % NR;
             for (kk, &w) in row.iter().enumerate() {
-                panels[base + kk * NR] = w;
+                flat[base + kk * NR] = w;
             }
         }
-        let mut padded = vec![0f32; n_panels * NR];
+        let mut padded = aligned_zeros(n_panels * NR);
         if let Some(b) = bias {
-            padded[..out].copy_from_slice(b);
+            values_mut(&mut padded)[..out].copy_from_slice(b);
         }
         Self {
             out,
@@ -149,8 +173,8 @@ impl PackedLinear {
     ) {
         unsafe {
             kernel::panel(
-                self.panels.as_ptr().add(p * self.k * NR),
-                self.bias.as_ptr().add(p * NR),
+                values(&self.panels).as_ptr().add(p * self.k * NR),
+                values(&self.bias).as_ptr().add(p * NR),
                 x,
                 ldx,
                 self.k,
