@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use base_llm::{Adapters, Llama, TrainOptions};
+use burn::module::AutodiffModule;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use lora_core::{SaveDtype, save_peft};
@@ -176,9 +177,10 @@ impl<B: AutodiffBackend> Objective<B> for LoraSftObjective<B> {
         })
     }
 
+    /// Validation on the inner (non-autodiff) backend, as T2L SFT's: no graph is recorded.
     fn validate(&mut self, model: &Self::Model) -> Result<Option<f64>> {
-        let adapter = model.to_adapter()?.map_tensors(|t| t.detach());
-        let llm = &self.llm;
+        let adapter = model.valid().to_adapter()?;
+        let llm = &self.llm.valid();
         let ls = self.loss.label_smoothing;
         validation_loss(&self.data, |_, batch| {
             sft_loss(
