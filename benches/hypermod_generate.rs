@@ -149,7 +149,8 @@ fn bench<M: Measurement>(c: &mut Criterion<M>) {
             group.bench_function(format!("{shape}/{variant}/generic"), |b| {
                 b.iter(|| to_host(hyper.generate(emb.clone()).expect("generate")))
             });
-            // The CPU fast path: heads packed once (at load), AVX-512 kernel.
+            // The CPU fast path: the whole model packed once (at load), host trunk and heads on
+            // the AVX-512 kernel.
             if let Some(packed) = PackedHyper::new(&hyper) {
                 group.bench_function(format!("{shape}/{variant}/packed"), |b| {
                     b.iter(|| {
