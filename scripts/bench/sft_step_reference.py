@@ -1,0 +1,226 @@
+#!/usr/bin/env python3
+"""One T2L SFT step in PyTorch next to the same step in Rust (burn flex), on the same batch, for a
+side-by-side ratio.
+
+PyTorch side (the reference's method, t2l-reference.md §3-4.1): transformers' SmolLM2-135M-Instruct
+from the same GGUF (dequantised to f32, frozen), a T2L **M** hypernetwork (the architecture of
+`scripts/bench/hypermod_reference.py`, MiniLM width E = 384, latent 128, head_in 512, dropout 0.05,
+train mode) that generates one LoRA (r 8, alpha 16, rsLoRA) per batch row for q_proj/v_proj of all
+30 layers in one batched call per module, `register_forward_hook`s on every q_proj/v_proj adding
+`((dropout_0.05(x) @ A^T) @ B^T) * scaling` per row, a NEFTune hook (alpha 5) on the input embedding,
+full logits + label-smoothed (0.1) cross-entropy with equal weight per sample (the reference
+computes logits at every position), + 1e-3 * sum_modules mean(A^2) + mean(B^2), backward, global
+clip 1.0, AdamW (lr 1e-4, wd 0.01). The hook multiplies with a batched matmul; `--repeat-interleave`
+uses the reference's literal `A.repeat_interleave(seq_len, 0)` + bmm instead.
+
+Rust side: `crates/trainers/examples/sft_step_profile.rs` (the trainer's own loss/optimizer code,
+phase-timed), run as a subprocess. It writes the batch it trains on (token ids, prompt lengths,
+conditioning embeddings) with `--dump-batch`; this script trains on exactly that batch.
+
+Both sides are timed per step as wall and process CPU seconds, with 1 and 2 threads
+(`torch.set_num_threads`, `RAYON_NUM_THREADS`), alternating Rust and PyTorch so that both see the
+same machine load. The first step of every run is a warm-up and is not counted.
+
+Usage (repository root):
+  cargo build -p trainers --example sft_step_profile
+  python3 scripts/bench/sft_step_reference.py --rust-bin target/debug/examples/sft_step_profile \
+      --config configs/t2l_sft_smollm2_minilm_m.toml --steps 3 --threads 1,2 [--json out.json]
+Requirements: torch, transformers, gguf (tested with torch 2.15, transformers 5.x).
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Passive OpenMP waiting: spinning threads distort timings on a shared machine.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "scripts", "bench"))
+import hypermod_reference as hr  # noqa: E402
+
+ASSETS = os.environ.get("T2L_ASSETS", os.path.join(ROOT, "assets"))
+MODEL_DIR = os.path.join(ASSETS, "smollm2-135m-instruct")
+GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+RANK, ALPHA, LORA_DROPOUT = 8, 16.0, 0.05
+SCALING = ALPHA / RANK ** 0.5  # rsLoRA
+LABEL_SMOOTHING, NEFTUNE_ALPHA, L2 = 0.1, 5.0, 1e-3
+
+
+def gen_batched(hyper, emb):
+    """emb [bs, E] -> {module: (A [bs, L, r, d_in], B [bs, L, d_out, r])}, with gradients.
+
+    The reference's training path: every (row, layer) pair of one module in one batched call."""
+    bs, n = emb.shape[0], hyper.n_layers
+    enc = hyper.task_encoder(emb).repeat_interleave(n, 0)  # [bs*L, D/2]
+    depth = hyper.layer_depth_encoder(torch.arange(n)).repeat(bs, 1)
+    out = {}
+    for i, (m, (di, do)) in enumerate(hyper.shapes.items()):
+        typ = hyper.layer_type_encoder(torch.tensor([i])).expand(bs * n, -1)
+        z = hyper.mlp1(hyper.mixer(torch.cat([enc, depth, typ], dim=-1)))
+        head = hyper.heads[m]
+        parts = []
+        for e, k in zip(hyper.out_emb[m].values(), [di, do]):  # M: A then B through one head
+            h = hyper.mlp2(z + hyper.out_emb_norm(e))
+            y = head(hyper.mlp3(h)).view(bs * n, RANK, -1)[..., :k]
+            parts.append(y.reshape(bs, n, RANK, k))
+        a, b = parts
+        out[m] = (a, b.transpose(2, 3))
+    return out
+
+
+def add_hooks(model, loras, repeat_interleave):
+    handles = []
+    for li, layer in enumerate(model.model.layers):
+        for m, (a_all, b_all) in loras.items():
+            a, b = a_all[:, li], b_all[:, li]  # [bs, r, d_in], [bs, d_out, r]
+
+            def hook(_mod, inp, out, a=a, b=b):
+                x = F.dropout(inp[0], LORA_DROPOUT, training=True)
+                if repeat_interleave:  # the reference's hooks.py
+                    bs, seq, _ = x.shape
+                    at = a.transpose(1, 2).repeat_interleave(seq, 0)  # [bs*seq, d_in, r]
+                    bt = b.transpose(1, 2).repeat_interleave(seq, 0)  # [bs*seq, r, d_out]
+                    d = torch.bmm(torch.bmm(x.reshape(bs * seq, 1, -1), at), bt)
+                    return out + d.reshape(bs, seq, -1) * SCALING
+                return out + torch.bmm(torch.bmm(x, a.transpose(1, 2)), b.transpose(1, 2)) * SCALING
+
+            handles.append(getattr(layer.self_attn, m).register_forward_hook(hook))
+    return handles
+
+
+def neftune_hook(_mod, _inp, out):
+    dims = out.size(1) * out.size(2)
+    mag = NEFTUNE_ALPHA / dims ** 0.5
+    return out + torch.zeros_like(out).uniform_(-mag, mag)
+
+
+def torch_steps(batch, steps, threads, repeat_interleave):
+    from transformers import AutoModelForCausalLM
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(MODEL_DIR, gguf_file=GGUF, dtype=torch.float32)
+    model.train()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    model.model.embed_tokens.register_forward_hook(neftune_hook)
+    hr.EMB = batch["emb_dim"]
+    shapes = {"q_proj": (576, 576), "v_proj": (576, 192)}
+    hyper = hr.Hyper("M", model.config.num_hidden_layers, shapes)
+    hyper.train()
+    params = [p for p in hyper.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.01)
+
+    rows = batch["rows"]
+    seq = batch["seq"]
+    ids = torch.full((len(rows), seq), batch["pad_id"], dtype=torch.long)
+    attn = torch.zeros((len(rows), seq), dtype=torch.long)
+    labels = torch.full((len(rows), seq), -100, dtype=torch.long)
+    for i, r in enumerate(rows):
+        t = torch.tensor(r["ids"])
+        ids[i, : len(t)] = t
+        attn[i, : len(t)] = 1
+        labels[i, r["n_prompt"]: len(t)] = t[r["n_prompt"]:]
+    emb = torch.tensor(batch["emb"], dtype=torch.float32)
+
+    out = []
+    for step in range(steps):
+        w0, c0 = time.perf_counter(), time.process_time()
+        loras = gen_batched(hyper, emb)
+        handles = add_hooks(model, loras, repeat_interleave)
+        logits = model(input_ids=ids, attention_mask=attn).logits  # [bs, seq, V]
+        for h in handles:
+            h.remove()
+        shift_logits, shift_labels = logits[:, :-1], labels[:, 1:]
+        tok = F.cross_entropy(shift_logits.reshape(-1, shift_logits.size(-1)), shift_labels.reshape(-1),
+                              ignore_index=-100, label_smoothing=LABEL_SMOOTHING, reduction="none")
+        tok = tok.view(shift_labels.shape)
+        n = (shift_labels != -100).sum(1).clamp(min=1)
+        ce = (tok.sum(1) / n).mean()
+        l2 = sum(a.pow(2).mean() + b.pow(2).mean() for a, b in loras.values())
+        loss = ce + L2 * l2
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        w, c = time.perf_counter() - w0, time.process_time() - c0
+        print(f"  torch step {step}: loss {loss.item():.4f} grad norm {norm.item():.3f} "
+              f"wall {w:.3f} s cpu {c:.3f} s", flush=True)
+        out.append({"wall_s": w, "cpu_s": c})
+    return out
+
+
+def rust_steps(args, threads, dump):
+    env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
+    cmd = [args.rust_bin, "t2l", args.config, "--steps", str(args.steps), "--first-step",
+           str(args.first_step), "--repeat-batch"]
+    if dump:
+        cmd += ["--dump-batch", dump]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT)
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed:\n{proc.stderr}")
+    out = []
+    for line in proc.stdout.splitlines():
+        if line.startswith("{"):
+            p = json.loads(line)["profile"]
+            w = sum(ph["wall_s"] for ph in p["phases"])
+            c = sum(ph["cpu_s"] for ph in p["phases"])
+            print(f"  rust step: loss {p['loss']:.4f} wall {w:.3f} s cpu {c:.3f} s "
+                  + " ".join(f"{ph['name']} {ph['wall_s']:.2f}" for ph in p["phases"]), flush=True)
+            out.append({"wall_s": w, "cpu_s": c, "phases": p["phases"]})
+    return out
+
+
+def summary(steps):
+    warm = steps[1:] or steps
+    return {k: statistics.median(s[k] for s in warm) for k in ("wall_s", "cpu_s")}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rust-bin", required=True, help="the built sft_step_profile example")
+    ap.add_argument("--config", default="configs/t2l_sft_smollm2_minilm_m.toml")
+    ap.add_argument("--steps", type=int, default=3, help="steps per run (the first is a warm-up)")
+    ap.add_argument("--first-step", type=int, default=0, help="which training batch to use")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--repeat-interleave", action="store_true",
+                    help="the reference's literal repeat_interleave hook instead of a batched matmul")
+    ap.add_argument("--json", help="also write the results here")
+    args = ap.parse_args()
+    dump = os.path.join(tempfile.mkdtemp(), "batch.json")
+    results = []
+    for i, threads in enumerate(int(t) for t in args.threads.split(",")):
+        print(f"== {threads} thread(s): rust", flush=True)
+        rust = rust_steps(args, threads, dump if i == 0 else None)
+        with open(dump) as f:
+            batch = json.load(f)
+        if i == 0:
+            toks = sum(len(r["ids"]) for r in batch["rows"])
+            print(f"batch: {len(batch['rows'])} rows padded to {batch['seq']}, {toks} tokens", flush=True)
+        print(f"== {threads} thread(s): torch", flush=True)
+        pt = torch_steps(batch, args.steps, threads, args.repeat_interleave)
+        r, p = summary(rust), summary(pt)
+        res = {"threads": threads, "rust": r, "torch": p,
+               "ratio_wall": r["wall_s"] / p["wall_s"], "ratio_cpu": r["cpu_s"] / p["cpu_s"],
+               "rust_steps": rust, "torch_steps": pt}
+        print(f"-> {threads} thread(s): rust {r['wall_s']:.2f} s wall / {r['cpu_s']:.2f} s cpu, "
+              f"torch {p['wall_s']:.2f} s wall / {p['cpu_s']:.2f} s cpu; rust/torch "
+              f"{res['ratio_wall']:.2f} (wall), {res['ratio_cpu']:.2f} (cpu)", flush=True)
+        results.append(res)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
