@@ -22,10 +22,11 @@
 //!     .map(|i| vec![(i / 10) as f32 * 10.0 + (i % 10) as f32 * 0.1, (i % 3) as f32 * 0.1, 0.0])
 //!     .collect();
 //! let labels: Vec<usize> = (0..20).map(|i| i / 10).collect();
-//! let tsne = Tsne { perplexity: 5.0, iterations: 300, ..Tsne::default() };
+//! let tsne = Tsne { perplexity: 5.0, ..Tsne::default() };
 //! let embedding = tsne.fit(&data)?;
 //! assert_eq!(embedding.points.len(), 20);
-//! assert_eq!(knn_label_agreement(&embedding.points, &labels, 1), 1.0);
+//! let agreement = knn_label_agreement(&embedding.points, &labels, 3);
+//! assert!(agreement >= 0.9, "{agreement}");
 //! # Ok::<(), text_to_lora::tsne::TsneError>(())
 //! ```
 
