@@ -1,0 +1,214 @@
+//! Paper Table 1 at SmolLM2-135M scale: can a reconstruction-trained T2L compress a library of
+//! task-specific LoRAs and still match them on their benchmarks?
+//!
+//! 1. One oracle LoRA per benchmark, trained with the trainers' LoRA SFT on the benchmark's train
+//!    split (T2L's templates, `tasks/benchmarks.json`), saved as PEFT.
+//! 2. Reconstruction T2L (z-score L1) for each of L, M, S × one-hot and description embeddings
+//!    (the benchmarks' training descriptions, all-MiniLM-L6-v2); the L1 error of the regenerated
+//!    adapters per variant.
+//! 3. The base model, each oracle and each regenerated adapter on the benchmarks' evaluation
+//!    splits (paper prompts; `generate` and `loglik` protocols), a seeded subsample per benchmark.
+//!
+//! Everything trained or scored is cached under `--work` (default `train_outputs/table1`,
+//! `train_outputs/table1-quick` with `--quick`): a rerun only redoes what changed, and
+//! `fig3_compression` reuses the oracles and evaluation cells.
+//!
+//! ```text
+//! cargo run --example table1_recon -- --quick                    # pipeline check, a few minutes
+//! cargo run --example table1_recon                               # full CPU run (about an hour)
+//! cargo run --example table1_recon -- --benchmarks arc_easy,boolq,piqa,openbookqa,winogrande \
+//!     --oracle-steps 60 --limit 50 --variants M --protocols both
+//! ```
+//!
+//! Writes `OUT/table1_recon.{md,json}` (default `docs/results/`).
+
+use std::error::Error;
+use std::time::Instant;
+
+use burn::backend::{Autodiff, Flex};
+use clap::Parser;
+use hypermod::Variant;
+use text_to_lora::compression::Measurements;
+use text_to_lora::compression::args::CompressionArgs;
+use text_to_lora::compression::cell_eval::{
+    Condition, ConditionRow, evaluate_rows, open_base, with_accuracy_tables,
+};
+use text_to_lora::compression::library::library_entries;
+use text_to_lora::compression::oracles::{OracleTask, train_oracles};
+use text_to_lora::compression::recon_variants::{
+    ReconVariant, TaskEncoding, recon_dir, train_recon_variant,
+};
+use text_to_lora::results::{Report, Table};
+
+/// Paper Table 1: oracle LoRAs vs. reconstruction T2L on their benchmarks.
+#[derive(Parser, Debug)]
+struct Cli {
+    #[command(flatten)]
+    common: CompressionArgs,
+    /// Hypernetwork head variants (`L`, `M`, `S`).
+    #[arg(long, value_delimiter = ',', default_value = "L,M,S")]
+    variants: Vec<String>,
+    /// Task encodings (`one_hot`, `descriptions`).
+    #[arg(long, value_delimiter = ',', default_value = "one_hot,descriptions")]
+    encodings: Vec<String>,
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let started = Instant::now();
+    let cli = Cli::parse();
+    let args = &cli.common;
+    let budget = args.budget();
+    let benchmarks = args.benchmarks()?;
+    let variants = cli
+        .variants
+        .iter()
+        .map(|s| s.parse::<Variant>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let encodings = cli
+        .encodings
+        .iter()
+        .map(|s| s.parse())
+        .collect::<trainers::Result<Vec<TaskEncoding>>>()?;
+    let work = args.work_dir();
+    let progress = !args.quiet;
+    let device = Default::default();
+    eprintln!("{}", args.mode_note());
+
+    // 1. Oracle LoRAs.
+    let tasks: Vec<OracleTask> = benchmarks
+        .iter()
+        .map(|b| OracleTask::benchmark(b.name()))
+        .collect();
+    let oracle_settings = args.oracle_settings();
+    let oracles =
+        train_oracles::<Autodiff<Flex>>(&work, &tasks, &oracle_settings, progress, &device)?;
+
+    // 2. Reconstruction T2L per variant.
+    let data_root = trainers::data::tasks::data_root()?;
+    let library = library_entries(&oracles, &data_root, budget.descriptions_per_task)?;
+    let recon_settings = args.recon_settings();
+    let mut recons = Vec::new();
+    for v in ReconVariant::grid(&variants, &encodings) {
+        eprintln!("[recon] {}", v.label());
+        let dir = recon_dir(&work, &library, v);
+        let (outcome, _) = train_recon_variant::<Autodiff<Flex>>(
+            &dir,
+            &library,
+            v,
+            &recon_settings,
+            progress,
+            &device,
+        )?;
+        eprintln!("  mean L1 {:.3e}", outcome.mean_l1);
+        recons.push(outcome);
+    }
+
+    // 3. Evaluation.
+    let (mut model, codec) = open_base::<Flex>(&args.model, &device)?;
+    let mut evaluator = args.cell_evaluator(&mut model, &codec, &data_root)?;
+    let mut rows = vec![
+        ConditionRow {
+            label: "base model".into(),
+            conditions: vec![Condition::Base; benchmarks.len()],
+        },
+        ConditionRow {
+            label: "oracle LoRA (task-specific)".into(),
+            conditions: oracles
+                .iter()
+                .map(|o| Condition::Adapter(o.adapter_dir.clone()))
+                .collect(),
+        },
+    ];
+    for r in &recons {
+        rows.push(ConditionRow {
+            label: r.variant.label(),
+            conditions: r
+                .tasks
+                .iter()
+                .map(|t| Condition::Adapter(t.adapter_dir.clone()))
+                .collect(),
+        });
+    }
+    let cells = evaluate_rows(&mut evaluator, &rows, &benchmarks)?;
+    let labels: Vec<String> = rows.iter().map(|r| r.label.clone()).collect();
+
+    // 4. Results.
+    let protocols = args.eval_options()?.protocols;
+    let report = Report::new("Table 1: compressing task-specific LoRAs (SmolLM2-135M)")
+        .paragraph(args.mode_note())
+        .paragraph(format!(
+            "Base model `{}`; one oracle LoRA per benchmark (r 8, α 16, rsLoRA, q/v; {} steps × \
+             {} examples, lr {:e}); reconstruction T2L (z-score L1, {} steps, lr 1e-3, D 128, \
+             H 512) over the {} oracles; description embeddings from `{}` over the first {} \
+             training descriptions; the evaluated T2L adapter is generated from the first one \
+             (or the one-hot vector). Accuracy in % on a seeded subsample of {} examples per \
+             benchmark (seed {}); each oracle and T2L adapter on its own benchmark.",
+            args.model.display(),
+            oracle_settings.steps,
+            oracle_settings.batch_size,
+            oracle_settings.lr,
+            recon_settings.steps,
+            oracles.len(),
+            args.embedder.display(),
+            budget.descriptions_per_task,
+            budget.limit,
+            args.seed,
+        ));
+    let mut report = with_accuracy_tables(report, &protocols, &labels, &cells, &benchmarks)?;
+    let mut l1 = Table::new(
+        [
+            "variant",
+            "mean L1",
+            "L1 of the library mean",
+            "mean |oracle entry|",
+            "steps",
+            "train s",
+        ]
+        .into_iter()
+        .map(String::from)
+        .chain(library.iter().map(|e| format!("L1 {}", e.name))),
+    )
+    .with_caption(
+        "Reconstruction error: mean |generated − oracle| over every A and B entry; the library \
+         mean (the average oracle, which knows no task) is the baseline to beat",
+    );
+    for r in &recons {
+        l1.push_row(
+            [
+                r.variant.label(),
+                format!("{:.3e}", r.mean_l1),
+                format!("{:.3e}", r.library_mean_l1),
+                format!("{:.3e}", r.mean_abs_target),
+                r.steps.to_string(),
+                format!("{:.0}", r.train_seconds),
+            ]
+            .into_iter()
+            .chain(r.tasks.iter().map(|t| format!("{:.3e}", t.l1))),
+        )?;
+    }
+    let mut oracle_table = Table::new([
+        "oracle",
+        "steps",
+        "val loss, base",
+        "val loss, oracle",
+        "train s",
+    ])
+    .with_caption("Oracle LoRAs (validation: held-back train rows, label-smoothed loss)");
+    let loss = |v: Option<f64>| v.map_or("—".into(), |v| format!("{v:.3}"));
+    for o in &oracles {
+        oracle_table.push_row([
+            o.task.name.clone(),
+            o.steps.to_string(),
+            loss(o.base_val_loss),
+            loss(o.best_val_loss),
+            format!("{:.0}", o.train_seconds),
+        ])?;
+    }
+    report = report.table(l1).table(oracle_table);
+    let numbers = Measurements::of(&benchmarks, &labels, &cells, &oracles, &recons, args.quick);
+    let report = report.numbers(serde_json::to_value(&numbers)?);
+    let (md, json) = args.write_report(&report, "table1_recon", started)?;
+    eprintln!("wrote {} and {}", md.display(), json.display());
+    println!("{}", std::fs::read_to_string(&md)?);
+    Ok(())
+}
