@@ -244,6 +244,9 @@ impl CompressionArgs {
         if self.quick {
             "**--quick run: a pipeline check only.** A few SFT steps and a handful of evaluation \
              examples; the numbers say nothing about the method."
+        } else if self.budget() != Budget::full() {
+            "Reduced run: the full mode's budget was overridden on the command line (settings \
+             below); read the numbers with the example counts in mind."
         } else {
             "Full run (CPU budget, see the settings below)."
         }
