@@ -18,7 +18,7 @@
 //! `table9_alignment_quick` with `--quick`) and the full per-example records to `--records`.
 //!
 //! ```text
-//! cargo run --example table9_alignment -- --quick     # arc_easy,boolq,piqa, 4 examples each
+//! cargo run --example table9_alignment -- --quick     # arc_easy,piqa, 4 examples each, loglik + cloze
 //! cargo run --example table9_alignment               # 7 choice benchmarks, 16 examples each
 //! ```
 
@@ -66,16 +66,17 @@ struct Args {
     /// Data root (holding `benchmarks/` and `tasks/`); default `$T2L_DATA` or `../shared/data`.
     #[arg(long)]
     data: Option<PathBuf>,
-    /// Benchmarks, comma-separated (default: quick arc_easy,boolq,piqa; full the 7 choice
+    /// Benchmarks, comma-separated (default: quick arc_easy,piqa; full the 7 choice
     /// benchmarks).
     #[arg(long)]
     benchmarks: Option<String>,
     /// Examples per benchmark, a seeded subsample (default: 4 quick, 16 full).
     #[arg(long)]
     limit: Option<usize>,
-    /// Protocols (generate, loglik, cloze, both, all).
-    #[arg(long, default_value = "all")]
-    protocol: String,
+    /// Protocols (generate, loglik, cloze, both, all; default: quick loglik,cloze — greedy
+    /// generation is the slow one — full all).
+    #[arg(long)]
+    protocol: Option<String>,
     /// Seed of subsamples and of the `other` descriptions.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -102,12 +103,16 @@ fn main() -> AnyResult<()> {
         "table9_alignment"
     };
     let benchmarks = Benchmark::parse_list(args.benchmarks.as_deref().unwrap_or(if args.quick {
-        "arc_easy,boolq,piqa"
+        "arc_easy,piqa"
     } else {
         "arc_easy,arc_challenge,boolq,hellaswag,openbookqa,piqa,winogrande"
     }))?;
     let limit = args.limit.unwrap_or(if args.quick { 4 } else { 16 });
-    let protocols = Protocol::parse_set(&args.protocol)?;
+    let protocols = Protocol::parse_set(args.protocol.as_deref().unwrap_or(if args.quick {
+        "loglik,cloze"
+    } else {
+        "all"
+    }))?;
     let root = match &args.data {
         Some(d) => d.clone(),
         None => data_root()?,
