@@ -15,6 +15,7 @@ use criterion::{Criterion, Throughput};
 use hypermod::packed::PackedHyper;
 use hypermod::{HyperConfig, HyperModulator, InitMode, Variant};
 use lora_core::{AdapterLayout, BatchedLoraAdapter, LoraConfig, ModuleShape};
+use t2l_bench::process_cpu_seconds;
 
 type B = Flex;
 
@@ -59,26 +60,6 @@ fn to_host(adapters: BatchedLoraAdapter<B>) -> usize {
         .modules()
         .map(|(_, w)| w.a.to_data().num_elements() + w.b.to_data().num_elements())
         .sum()
-}
-
-/// Process CPU time (`CLOCK_PROCESS_CPUTIME_ID`), in seconds.
-fn process_cpu_seconds() -> f64 {
-    #[repr(C)]
-    struct Timespec {
-        tv_sec: i64,
-        tv_nsec: i64,
-    }
-    unsafe extern "C" {
-        fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
-    }
-    const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
-    let mut ts = Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec into the valid struct passed.
-    unsafe { clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }
 
 /// Criterion measurement of process CPU time (seconds).

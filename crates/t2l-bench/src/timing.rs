@@ -67,25 +67,6 @@ pub fn time_iters<E>(
     Ok(Timing::from_samples(&wall, process_cpu_seconds() - cpu0))
 }
 
-/// CPU time used by this process so far (all threads, `CLOCK_PROCESS_CPUTIME_ID`), in seconds.
-pub fn process_cpu_seconds() -> f64 {
-    #[repr(C)]
-    struct Timespec {
-        tv_sec: i64,
-        tv_nsec: i64,
-    }
-    unsafe extern "C" {
-        fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
-    }
-    const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
-    let mut ts = Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec into the valid struct it is given.
-    let rc = unsafe { clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    if rc != 0 {
-        return f64::NAN;
-    }
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
-}
+/// CPU time used by this process so far (all threads, `CLOCK_PROCESS_CPUTIME_ID`), in seconds
+/// (the trainers' step profiler keeps the one implementation).
+pub use trainers::step_profile::process_cpu_seconds;
