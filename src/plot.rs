@@ -288,6 +288,40 @@ fn draw_legend<DB: DrawingBackend>(
     Ok(())
 }
 
+/// The chart of `area`: title, axis label areas (`y_label_area` pixels for the y labels), the
+/// ranges `x` and `y`, and a light mesh with the axis descriptions.
+fn axes<'a, 'b>(
+    area: &'a DrawingArea<BitMapBackend<'b>, Shift>,
+    spec: &PlotSpec,
+    x: (f64, f64),
+    y: (f64, f64),
+    y_label_area: u32,
+) -> std::result::Result<
+    ChartContext<
+        'a,
+        BitMapBackend<'b>,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+    String,
+> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(&spec.title, (FAMILY, 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(y_label_area)
+        .build_cartesian_2d(x.0..x.1, y.0..y.1)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc(&spec.x_label)
+        .y_desc(&spec.y_label)
+        .label_style((FAMILY, 13))
+        .light_line_style(RGBColor(240, 240, 240))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    Ok(chart)
+}
+
 /// Renders with `draw` into an RGB buffer, encodes it as PNG and writes it atomically.
 fn render(
     path: &Path,
@@ -372,21 +406,7 @@ pub fn scatter_png(
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         let legend_w = legend_width(&names, spec.width);
         let (plot_area, legend_area) = root.split_horizontally(spec.width - legend_w);
-        let mut chart = ChartBuilder::on(&plot_area)
-            .caption(&spec.title, (FAMILY, 22))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(55)
-            .build_cartesian_2d(x.0..x.1, y.0..y.1)
-            .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
-            .x_desc(&spec.x_label)
-            .y_desc(&spec.y_label)
-            .label_style((FAMILY, 13))
-            .light_line_style(RGBColor(240, 240, 240))
-            .draw()
-            .map_err(|e| e.to_string())?;
+        let mut chart = axes(&plot_area, spec, x, y, 55)?;
         let mut present: Vec<usize> = classes.to_vec();
         present.sort_unstable();
         present.dedup();
@@ -450,21 +470,7 @@ pub fn line_png(path: &Path, spec: &PlotSpec, series: &[Series]) -> Result<()> {
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         let legend_w = legend_width(&names, spec.width);
         let (plot_area, legend_area) = root.split_horizontally(spec.width - legend_w);
-        let mut chart = ChartBuilder::on(&plot_area)
-            .caption(&spec.title, (FAMILY, 22))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(x.0..x.1, y.0..y.1)
-            .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
-            .x_desc(&spec.x_label)
-            .y_desc(&spec.y_label)
-            .label_style((FAMILY, 13))
-            .light_line_style(RGBColor(240, 240, 240))
-            .draw()
-            .map_err(|e| e.to_string())?;
+        let mut chart = axes(&plot_area, spec, x, y, 60)?;
         for (k, s) in series.iter().enumerate() {
             let (color, _) = class_style(k);
             chart
