@@ -3,28 +3,10 @@
 //! errors with a non-zero exit (mistyped benchmark / protocol / cloze prompt, missing model,
 //! a directory that is no adapter, an adapter of another model).
 
-use std::process::{Command, Output};
-
 use serde_json::Value;
 
 mod common;
-use common::smollm2_gguf as gguf;
-
-fn t2l(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_t2l"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-/// Expects a failure reported as one `t2l: error: ...` line; returns it.
-fn one_line_error(out: &Output) -> String {
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.starts_with("t2l: error: "), "{err}");
-    err
-}
+use common::{one_line_error, smollm2_gguf as gguf, t2l};
 
 #[test]
 fn smollm2_smoke_all_protocols() {

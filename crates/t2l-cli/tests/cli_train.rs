@@ -4,24 +4,11 @@
 //! different ones); and one-line errors for a missing or malformed config.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn t2l(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_t2l"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn one_line_error(out: &Output) -> String {
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.starts_with("t2l: error: "), "{err}");
-    err
-}
+mod common;
+use common::{one_line_error, t2l};
 
 /// A tiny LoRA SFT config over `data` (the folder holding `tasks/`), written into `dir`.
 fn tiny_config(dir: &Path, data: &Path) -> PathBuf {
