@@ -11,6 +11,20 @@ use crate::nn::Mode;
 use crate::rope::{apply_rope, rope_tables};
 
 impl<B: Backend> HyperModulator<B> {
+    /// The number of tasks in `task_embeddings` `[n, E]`; refuses a width other than the
+    /// configured task width (naming both) and an empty batch.
+    pub(crate) fn check_task_embeddings(&self, task_embeddings: &Tensor<B, 2>) -> Result<usize> {
+        let [n, e] = task_embeddings.dims();
+        let expected = self.config().task_dim;
+        if e != expected {
+            return Err(Error::EmbeddingDim { expected, found: e });
+        }
+        if n == 0 {
+            return Err(Error::Empty("the batch of task embeddings"));
+        }
+        Ok(n)
+    }
+
     /// The heads' raw outputs as adapters, one per row of `task_embeddings [n, E]`: before the
     /// z-score de-normalisation, the ΔW rescaling and the A/B offset. A reconstruction trainer
     /// compares these with z-scored targets. `mode` switches the trunk's dropout.
@@ -67,16 +81,7 @@ impl<B: Backend> HyperModulator<B> {
         mode: Mode,
     ) -> Result<(Tensor<B, 2>, usize)> {
         let cfg = self.config();
-        let [n, e] = task_embeddings.dims();
-        if e != cfg.task_dim {
-            return Err(Error::EmbeddingDim {
-                expected: cfg.task_dim,
-                found: e,
-            });
-        }
-        if n == 0 {
-            return Err(Error::Empty("the batch of task embeddings"));
-        }
+        let n = self.check_task_embeddings(&task_embeddings)?;
         let device = task_embeddings.device();
         let (d, r, l) = (cfg.latent, cfg.lora.r, cfg.layout.n_layers);
         let p = cfg.dropout;

@@ -25,7 +25,7 @@ pub use gemm::{MR, NR, cpu_supported};
 use heads::PackedHead;
 use trunk::{HostTrunk, host_vec};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::HyperModulator;
 
 /// A hypernetwork packed for the CPU kernel (a snapshot: re-pack after training).
@@ -85,16 +85,7 @@ impl<B: Backend> HyperModulator<B> {
         packed: &PackedHyper,
     ) -> Result<BatchedLoraAdapter<B>> {
         let cfg = self.config();
-        let [n, e] = task_embeddings.dims();
-        if e != cfg.task_dim {
-            return Err(Error::EmbeddingDim {
-                expected: cfg.task_dim,
-                found: e,
-            });
-        }
-        if n == 0 {
-            return Err(Error::Empty("the batch of task embeddings"));
-        }
+        let n = self.check_task_embeddings(&task_embeddings)?;
         let device = task_embeddings.device();
         let emb = host_vec(task_embeddings);
         let h = packed.trunk.forward(&emb, n, packed.threads);
