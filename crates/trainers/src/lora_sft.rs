@@ -30,6 +30,17 @@ pub struct SftLossConfig {
     pub neftune_alpha: Option<f64>,
 }
 
+impl SftLossConfig {
+    /// The training-forward options: LoRA-path dropout `lora_dropout` and this NEFTune α.
+    pub fn train_options(&self, lora_dropout: f64) -> TrainOptions {
+        TrainOptions {
+            lora_dropout,
+            neftune_alpha: self.neftune_alpha,
+            seed: None,
+        }
+    }
+}
+
 impl Default for SftLossConfig {
     fn default() -> Self {
         Self {
@@ -112,11 +123,7 @@ impl<B: AutodiffBackend> LoraSftObjective<B> {
 
     /// The training-forward options: LoRA-path dropout and NEFTune.
     pub fn train_options(&self) -> TrainOptions {
-        TrainOptions {
-            lora_dropout: self.lora_dropout,
-            neftune_alpha: self.loss.neftune_alpha,
-            seed: None,
-        }
+        self.loss.train_options(self.lora_dropout)
     }
 
     /// Label smoothing of the cross-entropy.

@@ -118,11 +118,7 @@ impl<B: AutodiffBackend> T2lSftObjective<B> {
 
     /// The training-forward options: LoRA-path dropout and NEFTune.
     pub fn train_options(&self) -> TrainOptions {
-        TrainOptions {
-            lora_dropout: self.lora_dropout,
-            neftune_alpha: self.loss.neftune_alpha,
-            seed: None,
-        }
+        self.loss.train_options(self.lora_dropout)
     }
 
     /// Label smoothing of the cross-entropy.
