@@ -257,6 +257,19 @@ mod kernel {
         unsafe { panel_avx512(panel, bias, x, ldx, k, rows, y, ldy, cols) }
     }
 
+    /// Where a block prefetches the *next* panel (into L2) while it computes on this one: the
+    /// first block of a panel streams it from memory, the others re-read it from cache, so
+    /// spreading the next panel's `3·k` lines over all blocks keeps memory busy while the FMA
+    /// units are (the few-row head shapes would otherwise alternate between memory-bound and
+    /// compute-bound phases).
+    #[derive(Clone, Copy)]
+    struct NextPanel {
+        /// First line of the next panel to fetch in this block.
+        start: *const i8,
+        /// Lines per k-step (1..=3).
+        per_step: usize,
+    }
+
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
     unsafe fn panel_avx512(
@@ -276,23 +289,35 @@ mod kernel {
             ((1u32 << n) - 1) as __mmask16
         };
         let masks = [lanes(0), lanes(1), lanes(2)];
+        let blocks = rows.div_ceil(MR).max(1);
+        let lines = 3 * k;
+        // Past the last panel this points beyond the storage: prefetches never fault, hence
+        // the wrapping arithmetic.
+        let next = panel.wrapping_add(k * NR) as *const i8;
+        let per_step = 3usize.div_ceil(blocks);
         let mut r0 = 0;
+        let mut bi = 0;
         while r0 < rows {
             let m = (rows - r0).min(MR);
             let (xb, yb) = unsafe { (x.add(r0 * ldx), y.add(r0 * ldy)) };
+            let pf = NextPanel {
+                start: next.wrapping_add(64 * (bi * lines / blocks)),
+                per_step,
+            };
             unsafe {
                 match m {
-                    8 => block::<8>(panel, bias, xb, ldx, k, yb, ldy, masks),
-                    7 => block::<7>(panel, bias, xb, ldx, k, yb, ldy, masks),
-                    6 => block::<6>(panel, bias, xb, ldx, k, yb, ldy, masks),
-                    5 => block::<5>(panel, bias, xb, ldx, k, yb, ldy, masks),
-                    4 => block::<4>(panel, bias, xb, ldx, k, yb, ldy, masks),
-                    3 => block::<3>(panel, bias, xb, ldx, k, yb, ldy, masks),
-                    2 => block::<2>(panel, bias, xb, ldx, k, yb, ldy, masks),
-                    _ => block::<1>(panel, bias, xb, ldx, k, yb, ldy, masks),
+                    8 => block::<8>(panel, bias, xb, ldx, k, yb, ldy, masks, pf),
+                    7 => block::<7>(panel, bias, xb, ldx, k, yb, ldy, masks, pf),
+                    6 => block::<6>(panel, bias, xb, ldx, k, yb, ldy, masks, pf),
+                    5 => block::<5>(panel, bias, xb, ldx, k, yb, ldy, masks, pf),
+                    4 => block::<4>(panel, bias, xb, ldx, k, yb, ldy, masks, pf),
+                    3 => block::<3>(panel, bias, xb, ldx, k, yb, ldy, masks, pf),
+                    2 => block::<2>(panel, bias, xb, ldx, k, yb, ldy, masks, pf),
+                    _ => block::<1>(panel, bias, xb, ldx, k, yb, ldy, masks, pf),
                 }
             }
             r0 += m;
+            bi += 1;
         }
     }
 
@@ -310,6 +335,7 @@ mod kernel {
         y: *mut f32,
         ldy: usize,
         masks: [__mmask16; 3],
+        pf: NextPanel,
     ) {
         unsafe {
             let b = [
@@ -327,6 +353,10 @@ mod kernel {
                 _mm_prefetch::<_MM_HINT_T0>(ahead);
                 _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64));
                 _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(128));
+                let far = pf.start.wrapping_add(64 * pf.per_step * kk);
+                for j in 0..pf.per_step {
+                    _mm_prefetch::<_MM_HINT_T1>(far.wrapping_add(64 * j));
+                }
                 let w0 = _mm512_loadu_ps(w);
                 let w1 = _mm512_loadu_ps(w.add(16));
                 let w2 = _mm512_loadu_ps(w.add(32));
