@@ -11,6 +11,7 @@ use crate::loading::gguf::GgufFile;
 use crate::loading::{Checkpoint, CheckpointSource, load_checkpoint};
 use crate::lora_hooks::Adapters;
 use crate::model::Llama;
+use crate::precision::BasePrecision;
 use crate::text::{ChatMessage, Tokenizer};
 
 /// A model and the tokenizer that goes with it.
@@ -100,6 +101,16 @@ impl<B: Backend> ModelBundle<B> {
     /// # Ok(()) }
     /// ```
     pub fn load(path: impl AsRef<Path>, device: &B::Device) -> Result<Self> {
+        Self::load_with(path, device, BasePrecision::F32)
+    }
+
+    /// Like [`ModelBundle::load`], with the frozen base in `precision`
+    /// ([`Llama::from_weights_with`]).
+    pub fn load_with(
+        path: impl AsRef<Path>,
+        device: &B::Device,
+        precision: BasePrecision,
+    ) -> Result<Self> {
         let path = path.as_ref();
         let (checkpoint, tokenizer) = if path.is_file() {
             // One parse of the GGUF serves both the weights and the tokenizer.
@@ -118,7 +129,8 @@ impl<B: Backend> ModelBundle<B> {
             };
             (checkpoint, tokenizer)
         };
-        let model = Llama::from_weights(checkpoint.config, checkpoint.weights, device)?;
+        let model =
+            Llama::from_weights_with(checkpoint.config, checkpoint.weights, device, precision)?;
         Ok(Self {
             model,
             tokenizer,

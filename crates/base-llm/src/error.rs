@@ -52,6 +52,17 @@ pub enum Error {
     /// A tokenizer or chat template could not be built or used.
     #[error(transparent)]
     Text(#[from] crate::text::TextError),
+    /// The backend cannot store or compute in the reduced precision asked for the frozen base
+    /// ([`crate::precision::BasePrecision::check`]).
+    #[error("precision `{precision}` is not available on backend {backend}: {reason}")]
+    UnsupportedPrecision {
+        /// The precision asked for.
+        precision: crate::precision::BasePrecision,
+        /// burn's name of the backend.
+        backend: String,
+        /// What the device lacks.
+        reason: String,
+    },
     /// A real model of the project's assets is not there ([`crate::assets`]).
     #[error("{} is missing: run scripts/fetch-assets.sh (or set T2L_ASSETS)", path.display())]
     MissingAsset {

@@ -8,6 +8,8 @@
 //!   [`score`](Llama::score) for log-likelihoods of continuations.
 //! - [`ModelBundle`]: model + [`Tokenizer`] from one path (GGUF or Hugging Face directory), and
 //!   [`ModelBundle::complete`] from a [`Prompt`] (text, or chat messages through the chat template).
+//! - [`BasePrecision`]: the frozen base in f32 (default), or with f16/bf16 weights (stored only, or
+//!   computed in), chosen when the model is built; adapters, norms and the loss stay f32.
 //! - [`assets`]: where the project's real models are (`$T2L_ASSETS` or `<workspace>/assets`).
 
 pub mod assets;
@@ -20,6 +22,7 @@ pub mod loading;
 pub mod lora_hooks;
 pub mod loss;
 pub mod model;
+pub mod precision;
 pub mod sampling;
 pub mod score;
 pub mod text;
@@ -32,6 +35,7 @@ pub use generate::{FinishReason, Generation, GenerationConfig, GenerationOutput}
 pub use kv_cache::KvCache;
 pub use lora_hooks::{Adapters, Projection};
 pub use model::{Llama, TrainOptions};
+pub use precision::{BasePrecision, HalfType, PrecisionMode};
 pub use sampling::Sampler;
 pub use score::ContinuationScore;
 pub use text::{ChatMessage, ChatTemplate, TextError, Tokenizer};

@@ -12,6 +12,7 @@ use super::norm::RmsNorm;
 use super::rope::RotaryTables;
 use crate::config::LlamaConfig;
 use crate::error::{Error, Result};
+use crate::precision::BasePrecision;
 use crate::weights::{HostTensor, WeightMap};
 
 /// Removes `name` from the map, checks its shape and uploads it.
@@ -112,10 +113,35 @@ impl<B: Backend> Llama<B> {
     /// (for example `lm_head.weight` next to tied embeddings, or rotary buffers) are ignored.
     pub fn from_weights(
         config: LlamaConfig,
-        mut weights: WeightMap,
+        weights: WeightMap,
         device: &B::Device,
     ) -> Result<Self> {
+        Self::from_weights_with(config, weights, device, BasePrecision::F32)
+    }
+
+    /// Like [`Llama::from_weights`], with the frozen linear weights, the token embedding and the
+    /// LM head stored (each cast as it is uploaded) and multiplied in `precision`; norms stay f32.
+    ///
+    /// Errors as [`Llama::from_weights`] does, and with [`Error::UnsupportedPrecision`] when the
+    /// backend cannot store or compute in that type on `device`.
+    ///
+    /// ```
+    /// use base_llm::{BasePrecision, Llama, LlamaConfig, model::build::random_weights};
+    /// type B = burn::backend::Flex;
+    /// let config = LlamaConfig::tiny(32);
+    /// let weights = random_weights(&config, 0);
+    /// let model = Llama::<B>::from_weights_with(config, weights, &Default::default(), BasePrecision::BF16)?;
+    /// assert_eq!(model.precision(), BasePrecision::BF16);
+    /// # Ok::<(), base_llm::Error>(())
+    /// ```
+    pub fn from_weights_with(
+        config: LlamaConfig,
+        mut weights: WeightMap,
+        device: &B::Device,
+        precision: BasePrecision,
+    ) -> Result<Self> {
         config.validate()?;
+        precision.check::<B>(device)?;
         let (d, f, hd) = (
             config.hidden_size,
             config.intermediate_size,
@@ -149,7 +175,7 @@ impl<B: Backend> Llama<B> {
                 } else {
                     None
                 };
-                Ok(FrozenLinear::new(weight, bias))
+                Ok(FrozenLinear::with_precision(weight, bias, precision))
             };
             let ab = config.attention_bias;
             let self_attn = Attention {
@@ -192,15 +218,15 @@ impl<B: Backend> Llama<B> {
         let lm_head = if config.tie_word_embeddings {
             None
         } else {
-            Some(frozen(take::<B, 2>(
+            Some(frozen(precision.store(take::<B, 2>(
                 w,
                 "lm_head.weight",
                 [config.vocab_size, d],
                 device,
-            )?))
+            )?)))
         };
         Ok(Self {
-            embed_tokens: frozen(embed_tokens),
+            embed_tokens: frozen(precision.store(embed_tokens)),
             layers,
             norm,
             lm_head,
@@ -208,6 +234,7 @@ impl<B: Backend> Llama<B> {
             config,
             merge_originals: Vec::new(),
             merged: None,
+            precision,
         })
     }
 

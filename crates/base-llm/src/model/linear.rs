@@ -1,29 +1,46 @@
 //! [`FrozenLinear`]: a projection with frozen weight (Hugging Face `[out, in]` layout) and an
-//! optional LoRA path added to its output.
+//! optional LoRA path added to its output, in the model's [`BasePrecision`].
 
 use burn::module::Param;
 use burn::prelude::*;
 
 use crate::lora_hooks::LoraPath;
+use crate::precision::BasePrecision;
 
 /// `y = x · Wᵀ (+ bias) (+ LoRA)`, with `W` stored `[out, in]` as in PyTorch.
 ///
 /// Keeping the PyTorch layout lets the weight be matched one-to-one with PEFT adapters and merged
 /// in place; flex multiplies by the transposed view without a copy.
+///
+/// The weight is stored in `precision`'s dtype and multiplied as [`BasePrecision::matmul`] says;
+/// the bias, the LoRA path and the output are f32.
 #[derive(Module, Debug)]
 pub struct FrozenLinear<B: Backend> {
-    /// `[out, in]`; never requires gradients.
+    /// `[out, in]`, in [`BasePrecision::weight_dtype`]; never requires gradients.
     pub weight: Param<Tensor<B, 2>>,
-    /// `[out]`, when the projection has a bias (Qwen2 q/k/v).
+    /// `[out]` (f32), when the projection has a bias (Qwen2 q/k/v).
     pub bias: Option<Param<Tensor<B, 1>>>,
+    /// How the weight is stored and multiplied.
+    #[module(skip)]
+    pub precision: BasePrecision,
 }
 
 impl<B: Backend> FrozenLinear<B> {
-    /// Wraps a weight `[out, in]` and optional bias `[out]` as frozen parameters.
+    /// Wraps a weight `[out, in]` and optional bias `[out]` as frozen f32 parameters.
     pub fn new(weight: Tensor<B, 2>, bias: Option<Tensor<B, 1>>) -> Self {
+        Self::with_precision(weight, bias, BasePrecision::F32)
+    }
+
+    /// Like [`FrozenLinear::new`], with the weight stored in `precision` (the bias stays f32).
+    pub fn with_precision(
+        weight: Tensor<B, 2>,
+        bias: Option<Tensor<B, 1>>,
+        precision: BasePrecision,
+    ) -> Self {
         Self {
-            weight: frozen(weight),
+            weight: frozen(precision.store(weight)),
             bias: bias.map(frozen),
+            precision,
         }
     }
 
@@ -41,10 +58,12 @@ impl<B: Backend> FrozenLinear<B> {
     pub fn forward(&self, x: Tensor<B, 3>, lora: Option<LoraPath<B>>) -> Tensor<B, 3> {
         let [n, s, d_in] = x.dims();
         let d_out = self.d_out();
-        let mut y = x
-            .clone()
-            .reshape([n * s, d_in])
-            .matmul(self.weight.val().transpose())
+        let mut y = self
+            .precision
+            .matmul(
+                x.clone().reshape([n * s, d_in]),
+                self.weight.val().transpose(),
+            )
             .reshape([n, s, d_out]);
         if let Some(bias) = &self.bias {
             y = y + bias.val().reshape([1, 1, d_out]);

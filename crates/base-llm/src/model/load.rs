@@ -8,6 +8,7 @@ use super::Llama;
 use crate::error::Result;
 use crate::loading::gguf::GgufFile;
 use crate::loading::{Checkpoint, load_checkpoint};
+use crate::precision::BasePrecision;
 
 impl<B: Backend> Llama<B> {
     /// Loads a model from a `.gguf` file or a Hugging Face directory (`config.json` +
@@ -22,8 +23,18 @@ impl<B: Backend> Llama<B> {
     /// # Ok(()) }
     /// ```
     pub fn load(path: impl AsRef<Path>, device: &B::Device) -> Result<Self> {
+        Self::load_with(path, device, BasePrecision::F32)
+    }
+
+    /// Like [`Llama::load`], with the frozen base in `precision`
+    /// ([`Llama::from_weights_with`]).
+    pub fn load_with(
+        path: impl AsRef<Path>,
+        device: &B::Device,
+        precision: BasePrecision,
+    ) -> Result<Self> {
         let ckpt = load_checkpoint(path)?;
-        Self::from_weights(ckpt.config, ckpt.weights, device)
+        Self::from_weights_with(ckpt.config, ckpt.weights, device, precision)
     }
 
     /// Builds a model from an open GGUF file (the same file can rebuild the tokenizer from its

@@ -37,8 +37,11 @@ impl<B: Backend> Llama<B> {
             let proj = Projection::from_name(name)
                 .ok_or_else(|| Error::AdapterMismatch(format!("unknown target module `{name}`")))?;
             for layer in 0..self.config.num_hidden_layers {
-                let w = self.projection_mut(layer, proj).weight.val();
-                let merged = adapter.merge_into(w.clone(), layer, name)?.detach();
+                let lin = self.projection_mut(layer, proj);
+                let (w, precision) = (lin.weight.val(), lin.precision);
+                // Merged in f32, stored back in the model's precision.
+                let merged = adapter.merge_into(precision.load(w.clone()), layer, name)?;
+                let merged = precision.store(merged.detach());
                 updates.push((layer, proj, w, merged));
             }
         }

@@ -9,6 +9,7 @@ pub mod merge;
 pub mod mlp;
 pub mod norm;
 pub mod rope;
+pub mod weight_bytes;
 
 use burn::module::Param;
 use burn::prelude::*;
@@ -18,6 +19,7 @@ use crate::config::LlamaConfig;
 use crate::error::{Error, Result};
 use crate::kv_cache::KvCache;
 use crate::lora_hooks::{Adapters, LoraHooks, LoraNoise, Projection};
+use crate::precision::BasePrecision;
 use attention::AttentionInputs;
 use block::DecoderLayer;
 use norm::RmsNorm;
@@ -38,6 +40,8 @@ pub struct TrainOptions {
 /// The frozen decoder: token embedding, blocks, final norm and LM head (tied to the embedding
 /// unless the config says otherwise). Every weight is a [`Param`] that does not require
 /// gradients; adapters are passed per call ([`Adapters`]) or merged ([`Llama::merge_adapter`]).
+/// The linear weights, embedding and LM head are stored in [`Llama::precision`]; activations,
+/// norms, attention and logits are f32.
 #[derive(Module, Debug)]
 pub struct Llama<B: Backend> {
     /// `model.embed_tokens.weight` `[vocab, hidden]` (also the LM head when tied).
@@ -58,12 +62,20 @@ pub struct Llama<B: Backend> {
     /// The `(layer, projection)` pairs a merged adapter changed; `None` when nothing is merged.
     #[module(skip)]
     pub(crate) merged: Option<Vec<(usize, Projection)>>,
+    /// How the frozen weights are stored and multiplied (set when the model is built).
+    #[module(skip)]
+    pub(crate) precision: BasePrecision,
 }
 
 impl<B: Backend> Llama<B> {
     /// The model's hyper-parameters.
     pub fn config(&self) -> &LlamaConfig {
         &self.config
+    }
+
+    /// The precision of the frozen weights ([`Llama::from_weights_with`]).
+    pub fn precision(&self) -> BasePrecision {
+        self.precision
     }
 
     /// The device of the weights.
@@ -316,11 +328,8 @@ impl<B: Backend> Llama<B> {
         };
 
         let d = self.config.hidden_size;
-        let mut x = self
-            .embed_tokens
-            .val()
-            .select(0, ids.reshape([b * s]))
-            .reshape([b, s, d]);
+        let rows = self.embed_tokens.val().select(0, ids.reshape([b * s]));
+        let mut x = self.precision.load(rows).reshape([b, s, d]);
         if let Some(seed) = options.seed {
             B::seed(&device, seed);
         }
@@ -362,10 +371,10 @@ impl<B: Backend> Llama<B> {
             // Splitting the vocabulary into chunks makes it a batched product they parallelise.
             let c = LM_HEAD_SPLIT;
             let chunks = w.reshape([c, v / c, d]).swap_dims(1, 2);
-            let out = x.reshape([1, n, d]).matmul(chunks); // [c, n, v/c]
+            let out = self.precision.matmul(x.reshape([1, n, d]), chunks); // [c, n, v/c]
             return out.swap_dims(0, 1).reshape([b, s, v]);
         }
-        x.matmul(w.transpose()).reshape([b, s, v])
+        self.precision.matmul(x, w.transpose()).reshape([b, s, v])
     }
 }
 
