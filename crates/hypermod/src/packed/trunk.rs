@@ -10,8 +10,8 @@
 
 use burn::prelude::*;
 
-use super::gemm::PackedLinear;
-use super::rows::{HostNorm, silu_in_place};
+use super::gemm::{Epilogue, PackedLinear};
+use super::rows::HostNorm;
 use crate::config::Variant;
 use crate::model::HyperModulator;
 use crate::nn::Dense;
@@ -44,12 +44,21 @@ fn host_norm<B: Backend>(n: &burn::nn::LayerNorm<B>) -> HostNorm {
     HostNorm { gamma, beta }
 }
 
-/// `y = silu(x·Wᵀ + b)` into a fresh `[rows, ldy]` buffer.
-fn dense_silu(lin: &PackedLinear, x: &[f32], ldx: usize, rows: usize) -> Vec<f32> {
-    let mut y = vec![0f32; rows * lin.ldy()];
-    lin.forward(x, ldx, rows, &mut y);
-    silu_in_place(&mut y);
-    y
+/// Per-thread scratch buffers of the trunk's blocks (grown on demand, reused across blocks).
+#[derive(Debug, Default)]
+struct Scratch {
+    /// LayerNorm output `[rows, D]`.
+    normed: Vec<f32>,
+    /// Hidden activations `[rows, 4D]`.
+    hidden: Vec<f32>,
+}
+
+/// `buf[..len]`, grown to `len` values when shorter (contents are overwritten by the caller).
+fn at_least(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if buf.len() < len {
+        buf.resize(len, 0.0);
+    }
+    &mut buf[..len]
 }
 
 /// `x + [LN, Linear, SiLU, Linear, SiLU](x)` (`mlp1`, `mlp2`).
@@ -69,19 +78,15 @@ impl HostResidual {
         }
     }
 
-    /// `x [rows, D]` (stride D), in place.
-    fn forward(&self, x: &mut [f32], rows: usize) {
-        let d = self.norm.width();
-        let mut t = vec![0f32; rows * d];
-        self.norm.forward(x, d, rows, &mut t, d);
-        let u = dense_silu(&self.lin_in, &t, d, rows);
-        let v = dense_silu(&self.lin_out, &u, self.lin_in.ldy(), rows);
-        let ldv = self.lin_out.ldy();
-        for (xr, vr) in x.chunks_exact_mut(d).zip(v.chunks_exact(ldv)) {
-            for (a, b) in xr.iter_mut().zip(vr) {
-                *a += b;
-            }
-        }
+    /// `x [rows, D]` (stride D), in place: the branch's last SiLU and the residual add are the
+    /// second GEMM's store.
+    fn forward(&self, x: &mut [f32], rows: usize, scratch: &mut Scratch) {
+        let (d, ldu) = (self.norm.width(), self.lin_in.ldy());
+        let t = at_least(&mut scratch.normed, rows * d);
+        self.norm.forward(x, d, rows, t, d);
+        let u = at_least(&mut scratch.hidden, rows * ldu);
+        self.lin_in.forward(t, d, rows, u, ldu, Epilogue::Silu);
+        self.lin_out.forward(u, ldu, rows, x, d, Epilogue::AddSilu);
     }
 }
 
@@ -95,13 +100,14 @@ struct HostOutput {
 
 impl HostOutput {
     /// `x [rows, D]` (stride D) → `out [rows, lin_out.ldy()]`.
-    fn forward(&self, x: &[f32], rows: usize, out: &mut [f32]) {
-        let d = self.norm.width();
-        let mut t = vec![0f32; rows * d];
-        self.norm.forward(x, d, rows, &mut t, d);
-        let u = dense_silu(&self.lin_in, &t, d, rows);
-        self.lin_out.forward(&u, self.lin_in.ldy(), rows, out);
-        silu_in_place(&mut out[..rows * self.lin_out.ldy()]);
+    fn forward(&self, x: &[f32], rows: usize, out: &mut [f32], scratch: &mut Scratch) {
+        let (d, ldu) = (self.norm.width(), self.lin_in.ldy());
+        let t = at_least(&mut scratch.normed, rows * d);
+        self.norm.forward(x, d, rows, t, d);
+        let u = at_least(&mut scratch.hidden, rows * ldu);
+        self.lin_in.forward(t, d, rows, u, ldu, Epilogue::Silu);
+        let ldo = self.lin_out.ldy();
+        self.lin_out.forward(u, ldu, rows, out, ldo, Epilogue::Silu);
     }
 }
 
@@ -203,10 +209,16 @@ impl HostTrunk {
         let d = self.latent;
         let (q, nl) = (d / 4, n * self.n_layers);
         // Task encoder, once per task.
-        let mut task = vec![0f32; n * self.task_linear.ldy()];
-        self.task_linear
-            .forward(emb, self.task_linear.k(), n, &mut task);
         let ldt = self.task_linear.ldy();
+        let mut task = vec![0f32; n * ldt];
+        self.task_linear.forward(
+            emb,
+            self.task_linear.k(),
+            n,
+            &mut task,
+            ldt,
+            Epilogue::Store,
+        );
         let mut task_n = vec![0f32; n * d / 2];
         self.task_norm.forward(&task, ldt, n, &mut task_n, d / 2);
         // x0 rows (module, task, layer) = [task, depth, type]; mixer and mlp1 once per row.
@@ -219,14 +231,15 @@ impl HostTrunk {
             row[d / 2..d / 2 + q].copy_from_slice(&self.depth[l * q..(l + 1) * q]);
             row[d / 2 + q..].copy_from_slice(&self.types[mi * q..(mi + 1) * q]);
         }
-        let u = dense_silu(&self.mixer_in, &x0, d, z_rows);
-        let v = dense_silu(&self.mixer_out, &u, self.mixer_in.ldy(), z_rows);
-        let ldv = self.mixer_out.ldy();
+        let mut scratch = Scratch::default();
+        let ldu = self.mixer_in.ldy();
+        let u = at_least(&mut scratch.hidden, z_rows * ldu);
+        self.mixer_in
+            .forward(&x0, d, z_rows, u, ldu, Epilogue::Silu);
         let mut z = vec![0f32; z_rows * d];
-        for (zr, vr) in z.chunks_exact_mut(d).zip(v.chunks_exact(ldv)) {
-            zr.copy_from_slice(&vr[..d]);
-        }
-        self.mlp1.forward(&mut z, z_rows);
+        self.mixer_out
+            .forward(u, ldu, z_rows, &mut z, d, Epilogue::Silu);
+        self.mlp1.forward(&mut z, z_rows, &mut scratch);
 
         // Rows that enter mlp2 (then mlp3): L: z; M: z + LN(out_emb); S: mlp2(z + LN(out_emb))
         // rotated per rank.
@@ -247,7 +260,8 @@ impl HostTrunk {
                     }
                 }
                 if self.variant == Variant::S {
-                    self.mlp2.forward(&mut hx, self.n_modules * 2 * nl);
+                    self.mlp2
+                        .forward(&mut hx, self.n_modules * 2 * nl, &mut scratch);
                 }
                 hx
             }
@@ -261,8 +275,9 @@ impl HostTrunk {
                 let src = &src;
                 let mut run = move || {
                     let first = ti * per_thread;
+                    let (mut x, mut scratch) = (Vec::new(), Scratch::default());
                     for (bi, ob) in out.chunks_mut(BLOCK_ROWS * ldh).enumerate() {
-                        self.rows_from(src, first + bi * BLOCK_ROWS, ob);
+                        self.rows_from(src, first + bi * BLOCK_ROWS, ob, &mut x, &mut scratch);
                     }
                 };
                 if (ti + 1) * per_thread >= total {
@@ -275,11 +290,19 @@ impl HostTrunk {
         h
     }
 
-    /// Head inputs of rows `r0..r0 + out.len()/ldh` from the mlp2 sources `src`.
-    fn rows_from(&self, src: &[f32], r0: usize, out: &mut [f32]) {
+    /// Head inputs of rows `r0..r0 + out.len()/ldh` from the mlp2 sources `src` (`x`: the
+    /// block's mlp2 input, reused).
+    fn rows_from(
+        &self,
+        src: &[f32],
+        r0: usize,
+        out: &mut [f32],
+        x: &mut Vec<f32>,
+        scratch: &mut Scratch,
+    ) {
         let d = self.latent;
         let rows = out.len() / self.ldh();
-        let mut x = vec![0f32; rows * d];
+        let x = at_least(x, rows * d);
         match self.variant {
             Variant::L | Variant::M => x.copy_from_slice(&src[r0 * d..(r0 + rows) * d]),
             Variant::S => {
@@ -299,7 +322,7 @@ impl HostTrunk {
                 }
             }
         }
-        self.mlp2.forward(&mut x, rows);
-        self.mlp3.forward(&x, rows, out);
+        self.mlp2.forward(x, rows, scratch);
+        self.mlp3.forward(x, rows, out, scratch);
     }
 }
