@@ -4,14 +4,15 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use base_llm::{Adapters, KvCache, Llama, LlamaConfig};
+use base_llm::model::build::random_weights;
+use base_llm::{Adapters, BasePrecision, KvCache, Llama, LlamaConfig};
 use burn::prelude::*;
 
 use crate::ceiling::Ceilings;
 use crate::error::BenchError;
 use crate::report::Measurement;
 use crate::timing::{Timing, process_cpu_seconds, time_iters};
-use crate::work::{decode_work, prefill_work};
+use crate::work::{decode_work_in, prefill_work_in};
 
 /// The SmolLM2-135M-Instruct GGUF under the assets directory (`T2L_ASSETS`, else `<repo>/assets`).
 pub fn default_smollm2_gguf() -> PathBuf {
@@ -31,11 +32,27 @@ pub enum LlmSource {
 }
 
 impl LlmSource {
-    /// Loads the model on `device`.
+    /// Loads the model on `device` (f32).
     pub fn load<B: Backend>(&self, device: &B::Device) -> Result<Llama<B>, BenchError> {
+        self.load_with(device, BasePrecision::F32)
+    }
+
+    /// Loads the model on `device` with its frozen weights in `precision`
+    /// ([`Llama::from_weights_with`]); a precision the backend lacks is an error.
+    pub fn load_with<B: Backend>(
+        &self,
+        device: &B::Device,
+        precision: BasePrecision,
+    ) -> Result<Llama<B>, BenchError> {
         match self {
-            Self::File(path) => Ok(Llama::load(path, device)?),
-            Self::Tiny => Ok(Llama::random(LlamaConfig::tiny(64), 0, device)?),
+            Self::File(path) => Ok(Llama::load_with(path, device, precision)?),
+            Self::Tiny => {
+                let config = LlamaConfig::tiny(64);
+                let weights = random_weights(&config, 0);
+                Ok(Llama::from_weights_with(
+                    config, weights, device, precision,
+                )?)
+            }
         }
     }
 
@@ -135,7 +152,7 @@ pub fn bench_prefill<B: Backend>(
         "prefill",
         format!("{case}/{prompt_tokens}tok"),
         timing,
-        prefill_work(llm.config(), prompt_tokens),
+        prefill_work_in(llm.config(), prompt_tokens, llm.precision()),
         ceilings,
     )
     .with_items(prompt_tokens as f64, "tokens"))
@@ -178,7 +195,7 @@ pub fn bench_decode<B: Backend>(
         "decode",
         format!("{case}/{prompt_tokens}+{new_tokens}tok"),
         Timing::from_samples(&wall, cpu),
-        decode_work(llm.config(), prompt_tokens, new_tokens),
+        decode_work_in(llm.config(), prompt_tokens, new_tokens, llm.precision()),
         ceilings,
     )
     .with_items(new_tokens as f64, "tokens"))

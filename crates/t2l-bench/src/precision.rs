@@ -6,13 +6,14 @@
 //!
 //! burn 0.21 tensors carry their dtype at run time (`Tensor::cast`), and flex computes f16/bf16
 //! natively or through f32; backends refuse mixed-dtype matmuls (flex asserts equal dtypes), so a
-//! reduced-precision base needs the casts around each product that this module measures.
+//! reduced-precision base needs the casts around each product that this module measures. The
+//! types and the product are base-llm's ([`base_llm::precision`]), which the frozen base model
+//! itself uses (`t2l bench prefill|decode|sft-step --precision f16` times the whole model).
 
-use std::fmt;
-use std::str::FromStr;
-
+use base_llm::precision::BasePrecision;
+pub use base_llm::precision::{HalfType, PrecisionMode};
 use burn::prelude::*;
-use burn::tensor::{Distribution, FloatDType};
+use burn::tensor::Distribution;
 use serde::Serialize;
 
 use crate::ceiling::Ceilings;
@@ -21,92 +22,15 @@ use crate::report::Measurement;
 use crate::timing::time_iters;
 use crate::work::Work;
 
-/// A reduced float type for frozen weights.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum HalfType {
-    /// IEEE half: 10-bit mantissa, range ±65504.
-    F16,
-    /// bfloat16: 7-bit mantissa, f32's range.
-    Bf16,
-}
-
-impl HalfType {
-    /// Both.
-    pub const ALL: [Self; 2] = [Self::F16, Self::Bf16];
-
-    /// burn's dtype.
-    pub fn dtype(self) -> FloatDType {
-        match self {
-            Self::F16 => FloatDType::F16,
-            Self::Bf16 => FloatDType::BF16,
-        }
-    }
-
-    /// Relative error bound for a dot product of length `k` with this type's inputs rounded
-    /// (unit roundoff `u` = 2⁻¹¹ for f16, 2⁻⁸ for bf16): rounding `x` and `W` gives relative
-    /// errors ≤ 2u per term; with random signs the errors add like a random walk, so relative
-    /// to `‖x‖·‖w‖` the error is ~`2u`; products accumulated in the reduced type add `u·√k`.
-    /// Returns `4u + u·√k`, the tolerance the tests assert against `‖x‖·‖w‖`-normalised errors.
-    pub fn tolerance(self, k: usize) -> f64 {
-        let u = match self {
-            Self::F16 => 2f64.powi(-11),
-            Self::Bf16 => 2f64.powi(-8),
-        };
-        4.0 * u + u * (k as f64).sqrt()
-    }
-}
-
-impl fmt::Display for HalfType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::F16 => "f16",
-            Self::Bf16 => "bf16",
-        })
-    }
-}
-
-impl FromStr for HalfType {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "f16" => Ok(Self::F16),
-            "bf16" => Ok(Self::Bf16),
-            other => Err(format!(
-                "unknown half type `{other}` (expected f16 or bf16)"
-            )),
-        }
-    }
-}
-
-/// How a reduced-precision weight is used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum PrecisionMode {
-    /// Weights stored reduced, up-cast to f32 for each product.
-    StoreOnly,
-    /// Activations down-cast, product in the reduced type, result up-cast to f32.
-    Compute,
-}
-
-impl fmt::Display for PrecisionMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::StoreOnly => "store",
-            Self::Compute => "compute",
-        })
-    }
-}
-
-/// `x·W` (f32 `x`, `W` in any float dtype) as `mode` prescribes; f32 out.
+/// `x·W` (f32 `x`, `W` in any float dtype) as `mode` prescribes; f32 out
+/// ([`BasePrecision::matmul`]).
 pub fn frozen_matmul<B: Backend>(
     x: Tensor<B, 2>,
     w: Tensor<B, 2>,
     half: HalfType,
     mode: PrecisionMode,
 ) -> Tensor<B, 2> {
-    match mode {
-        PrecisionMode::StoreOnly => x.matmul(w.cast(FloatDType::F32)),
-        PrecisionMode::Compute => x.cast(half.dtype()).matmul(w).cast(FloatDType::F32),
-    }
+    BasePrecision::Half(half, mode).matmul(x, w)
 }
 
 /// The largest error of `approx` against `exact` over all outputs `[m, n]`, each normalised by

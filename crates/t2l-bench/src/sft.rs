@@ -21,7 +21,7 @@ use crate::error::{BenchError, sync};
 use crate::llm::prompt_ids;
 use crate::report::Measurement;
 use crate::timing::time_iters;
-use crate::work::sft_step_work;
+use crate::work::sft_step_work_in;
 
 /// The shape of the step.
 #[derive(Debug, Clone, PartialEq)]
@@ -190,7 +190,14 @@ pub fn bench_sft_step<B: AutodiffBackend>(
         "sft-step",
         format!("{case}/{}", spec.name()),
         timing,
-        sft_step_work(llm.config(), &hyper_cfg, spec.tasks, seq, targets),
+        sft_step_work_in(
+            llm.config(),
+            &hyper_cfg,
+            spec.tasks,
+            seq,
+            targets,
+            llm.precision(),
+        ),
         ceilings,
     )
     .with_items((spec.tasks * seq) as f64, "tokens"))

@@ -6,7 +6,7 @@
 //! pass (f32 unless stated), the outputs written once, the KV cache read once per decoded token;
 //! activations that fit in cache are not counted. So `bytes / bandwidth` is a floor, not a model.
 
-use base_llm::LlamaConfig;
+use base_llm::{BasePrecision, LlamaConfig};
 use hypermod::{HyperConfig, Variant};
 use serde::Serialize;
 
@@ -122,13 +122,20 @@ pub fn attention_flops(c: &LlamaConfig, new: usize, ctx: usize) -> f64 {
 /// position only: FLOPs `2·t·L·P_layer + attention(t, t) + 2·d·V`; bytes = all matmul weights and
 /// the LM head read once (f32) + the KV cache written (`2·t·KV·hd·L` values).
 pub fn prefill_work(c: &LlamaConfig, t: usize) -> Work {
+    prefill_work_in(c, t, BasePrecision::F32)
+}
+
+/// [`prefill_work`] with the frozen weights stored in `precision` (2 bytes each in f16/bf16;
+/// the KV cache stays f32).
+pub fn prefill_work_in(c: &LlamaConfig, t: usize, precision: BasePrecision) -> Work {
+    let wb = precision.bytes_per_weight() as f64;
     let layers = c.num_hidden_layers as f64;
     let p_layer = layer_matmul_params(c) as f64;
     let head = (c.hidden_size * c.vocab_size) as f64;
     let kv = 2.0 * t as f64 * (c.num_key_value_heads * c.head_dim) as f64 * layers;
     Work {
         flops: 2.0 * t as f64 * layers * p_layer + attention_flops(c, t, t) + 2.0 * head,
-        bytes: F32 * (layers * p_layer + head + kv),
+        bytes: wb * (layers * p_layer + head) + F32 * kv,
     }
 }
 
@@ -137,6 +144,13 @@ pub fn prefill_work(c: &LlamaConfig, t: usize) -> Work {
 /// bytes = all matmul weights and the LM head read (f32) + the KV cache read
 /// (`2·ctx·KV·hd·L` values). Summed over the `n` tokens.
 pub fn decode_work(c: &LlamaConfig, p: usize, n: usize) -> Work {
+    decode_work_in(c, p, n, BasePrecision::F32)
+}
+
+/// [`decode_work`] with the frozen weights stored in `precision` (2 bytes each in f16/bf16;
+/// the KV cache stays f32).
+pub fn decode_work_in(c: &LlamaConfig, p: usize, n: usize, precision: BasePrecision) -> Work {
+    let wb = precision.bytes_per_weight() as f64;
     let layers = c.num_hidden_layers as f64;
     let weights = layers * layer_matmul_params(c) as f64 + (c.hidden_size * c.vocab_size) as f64;
     let kv_per_pos = 2.0 * (c.num_key_value_heads * c.head_dim) as f64 * layers;
@@ -149,7 +163,7 @@ pub fn decode_work(c: &LlamaConfig, p: usize, n: usize) -> Work {
             let ctx = p + i + 1;
             Work {
                 flops: acc.flops + 2.0 * weights + attention_flops(c, 1, ctx),
-                bytes: acc.bytes + F32 * (weights + kv_per_pos * ctx as f64),
+                bytes: acc.bytes + wb * weights + F32 * kv_per_pos * ctx as f64,
             }
         },
     )
@@ -174,6 +188,20 @@ pub fn sft_step_work(
     seq: usize,
     targets: usize,
 ) -> Work {
+    sft_step_work_in(c, hyper, rows, seq, targets, BasePrecision::F32)
+}
+
+/// [`sft_step_work`] with the frozen base's weights stored in `precision` (2 bytes each in
+/// f16/bf16); the hypernetwork and its AdamW state stay f32.
+pub fn sft_step_work_in(
+    c: &LlamaConfig,
+    hyper: &HyperConfig,
+    rows: usize,
+    seq: usize,
+    targets: usize,
+    precision: BasePrecision,
+) -> Work {
+    let wb = precision.bytes_per_weight() as f64;
     let layers = c.num_hidden_layers as f64;
     let p_layer = layer_matmul_params(c) as f64;
     let head = (c.hidden_size * c.vocab_size) as f64;
@@ -184,7 +212,7 @@ pub fn sft_step_work(
     let hp = hyper.num_trainable_params() as f64;
     Work {
         flops: 2.0 * base_fwd + 3.0 * hyper_forward_flops(hyper, rows),
-        bytes: F32 * (2.0 * (layers * p_layer + head) + (3.0 + 7.0) * hp),
+        bytes: wb * 2.0 * (layers * p_layer + head) + F32 * (3.0 + 7.0) * hp,
     }
 }
 
