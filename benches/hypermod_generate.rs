@@ -7,35 +7,24 @@
 //! Run: `RAYON_NUM_THREADS=2 cargo bench --bench hypermod_generate` (add `-- mistral` to filter).
 //! With `T2L_BENCH_CPU_TIME=1` criterion measures the process's CPU time instead of wall time: with
 //! `RAYON_NUM_THREADS=1` that is the per-adapter work, robust to other jobs sharing the cores.
+//!
+//! With `T2L_BENCH_PLAIN=N` criterion is skipped: the packed path of every case runs 2 + N times
+//! and one JSON line per case gives the median and minimum wall and process-CPU time of the N
+//! timed runs (`hypermod_reference.py --rust BINARY` runs this interleaved with the reference).
+
+use std::time::Instant;
 
 use burn::backend::Flex;
 use burn::prelude::*;
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{Criterion, Throughput};
 use hypermod::packed::PackedHyper;
-use hypermod::{HyperConfig, HyperModulator, InitMode, Variant};
-use lora_core::{AdapterLayout, BatchedLoraAdapter, LoraConfig, ModuleShape};
+use hypermod::{HyperConfig, HyperModulator, Variant};
+use lora_core::BatchedLoraAdapter;
+use t2l_bench::generate::AdapterShape;
 use t2l_bench::process_cpu_seconds;
 
 type B = Flex;
-
-fn layout(name: &str) -> AdapterLayout {
-    let shape = |n: &str, d_in, d_out| ModuleShape {
-        name: n.into(),
-        d_in,
-        d_out,
-    };
-    match name {
-        "smollm2-135m" => AdapterLayout::new(
-            30,
-            vec![shape("q_proj", 576, 576), shape("v_proj", 576, 192)],
-        ),
-        _ => AdapterLayout::new(
-            32,
-            vec![shape("q_proj", 4096, 4096), shape("v_proj", 4096, 1024)],
-        ),
-    }
-}
 
 /// FLOPs of the head GEMMs of one adapter (`2 · rows · H · out` per module).
 fn head_flops(cfg: &HyperConfig) -> usize {
@@ -103,18 +92,21 @@ impl Measurement for CpuTime {
     }
 }
 
-fn bench<M: Measurement>(c: &mut Criterion<M>) {
-    let device = Default::default();
-    let mut group = c.benchmark_group("hypermod_generate");
-    group.sample_size(20);
-    for shape in ["smollm2-135m", "mistral-7b"] {
-        for variant in [Variant::L, Variant::M, Variant::S] {
-            let layout = layout(shape);
-            let lora = LoraConfig::new(8, 16.0, layout.module_names()).with_rslora(true);
-            // Random heads (reconstruction init): timing does not depend on the values.
-            let cfg = HyperConfig::new(variant, 1024, layout, lora)
-                .with_init(InitMode::Default)
-                .with_head_bias(true);
+/// One case: the hypernetwork (random heads, reconstruction init: timing does not depend on the
+/// values), a task embedding, and the packed snapshot when the CPU has AVX-512F.
+struct Case {
+    name: String,
+    flops: usize,
+    hyper: HyperModulator<B>,
+    emb: Tensor<B, 2>,
+    packed: Option<PackedHyper>,
+}
+
+fn cases() -> impl Iterator<Item = Case> {
+    AdapterShape::REAL.into_iter().flat_map(|shape| {
+        [Variant::L, Variant::M, Variant::S].map(move |variant| {
+            let device = Default::default();
+            let cfg = shape.hyper_config(variant);
             let flops = head_flops(&cfg);
             let hyper = HyperModulator::<B>::new(cfg, &device, 0).expect("hypernetwork");
             let emb = Tensor::<B, 2>::random(
@@ -122,34 +114,109 @@ fn bench<M: Measurement>(c: &mut Criterion<M>) {
                 burn::tensor::Distribution::Normal(0.0, 1.0),
                 &device,
             );
-            eprintln!(
-                "{shape} {variant}: head GEMMs {:.3} GFLOP, {} trainable parameters",
-                flops as f64 / 1e9,
-                hyper.num_trainable_params()
-            );
-            group.bench_function(format!("{shape}/{variant}/generic"), |b| {
-                b.iter(|| to_host(hyper.generate(emb.clone()).expect("generate")))
-            });
             // The CPU fast path: the whole model packed once (at load), host trunk and heads on
             // the AVX-512 kernel.
-            if let Some(packed) = PackedHyper::new(&hyper) {
-                group.bench_function(format!("{shape}/{variant}/packed"), |b| {
-                    b.iter(|| {
-                        to_host(
-                            hyper
-                                .generate_packed(emb.clone(), &packed)
-                                .expect("generate"),
-                        )
-                    })
-                });
+            let packed = PackedHyper::new(&hyper);
+            Case {
+                name: format!("{shape}/{variant}"),
+                flops,
+                hyper,
+                emb,
+                packed,
             }
+        })
+    })
+}
+
+fn bench<M: Measurement>(c: &mut Criterion<M>) {
+    let mut group = c.benchmark_group("hypermod_generate");
+    group.sample_size(20);
+    for case in cases() {
+        let Case {
+            name,
+            flops,
+            hyper,
+            emb,
+            packed,
+        } = case;
+        eprintln!(
+            "{name}: head GEMMs {:.3} GFLOP, {} trainable parameters",
+            flops as f64 / 1e9,
+            hyper.num_trainable_params()
+        );
+        group.bench_function(format!("{name}/generic"), |b| {
+            b.iter(|| to_host(hyper.generate(emb.clone()).expect("generate")))
+        });
+        if let Some(packed) = packed {
+            group.bench_function(format!("{name}/packed"), |b| {
+                b.iter(|| {
+                    to_host(
+                        hyper
+                            .generate_packed(emb.clone(), &packed)
+                            .expect("generate"),
+                    )
+                })
+            });
         }
     }
     group.finish();
 }
 
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// `T2L_BENCH_PLAIN=reps`: the packed path of every case, 2 untimed runs then `reps` timed ones,
+/// one JSON line per case (milliseconds).
+fn plain(reps: usize) {
+    let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_default();
+    for case in cases() {
+        let Some(packed) = &case.packed else {
+            eprintln!("{}: no AVX-512F, packed path unavailable", case.name);
+            continue;
+        };
+        let run = || {
+            to_host(
+                case.hyper
+                    .generate_packed(case.emb.clone(), packed)
+                    .expect("generate"),
+            )
+        };
+        run();
+        run();
+        let (mut wall, mut cpu) = (Vec::with_capacity(reps), Vec::with_capacity(reps));
+        for _ in 0..reps {
+            let (t, c) = (Instant::now(), process_cpu_seconds());
+            std::hint::black_box(run());
+            cpu.push((process_cpu_seconds() - c) * 1e3);
+            wall.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+        println!(
+            "{{\"case\": \"{}\", \"path\": \"packed\", \"threads\": \"{threads}\", \"reps\": {reps}, \"head_flops\": {}, \"wall_median_ms\": {:.4}, \"wall_min_ms\": {:.4}, \"cpu_median_ms\": {:.4}, \"cpu_min_ms\": {:.4}}}",
+            case.name,
+            case.flops,
+            median(wall.clone()),
+            min(&wall),
+            median(cpu.clone()),
+            min(&cpu)
+        );
+    }
+}
+
 fn main() {
-    if std::env::var_os("T2L_BENCH_CPU_TIME").is_some() {
+    if let Some(reps) = std::env::var("T2L_BENCH_PLAIN")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        plain(reps);
+    } else if std::env::var_os("T2L_BENCH_CPU_TIME").is_some() {
         let mut c = Criterion::default()
             .with_measurement(CpuTime)
             .configure_from_args();

@@ -12,12 +12,20 @@ caller does to write PEFT files: one contiguous tensor per layer, module and fac
 
 Weights are random (PyTorch default init, heads included): timing does not depend on values.
 Usage:  python3 scripts/bench/hypermod_reference.py [--threads 2] [--reps 20] [--json out.json]
+
+Side by side with ours (`--rust BINARY`, the `hypermod_generate` bench executable): the rounds
+alternate ours (`T2L_BENCH_PLAIN=reps`, packed path, same thread count) and the reference, each
+round timing every case `reps` times (wall and process CPU time); the table gives, per case, the
+median over rounds of each round's median, both clocks, and the ratio reference / ours:
+  python3 scripts/bench/hypermod_reference.py --rust target/release/deps/hypermod_generate-HASH \
+      --threads 2 --rounds 3 --reps 10
 Requirements: torch (tested with 2.15, CPU wheel).
 """
 import argparse
 import json
 import os
 import statistics
+import subprocess
 import time
 
 # Passive OpenMP waiting: spinning threads distort timings on a shared 2-core machine
@@ -149,6 +157,67 @@ def timed(fn, reps):
     return statistics.median(times), min(times)
 
 
+def both_clocks(fn, reps):
+    """Two untimed calls, then `reps` timed ones: (wall samples, CPU samples) in ms."""
+    fn()
+    fn()
+    wall, cpu = [], []
+    for _ in range(reps):
+        t, c = time.perf_counter(), time.process_time()
+        fn()
+        cpu.append((time.process_time() - c) * 1e3)
+        wall.append((time.perf_counter() - t) * 1e3)
+    return wall, cpu
+
+
+def side_by_side(args):
+    """Rounds of (ours, reference) or (reference, ours), alternating; medians over rounds."""
+    models = {}
+    for shape, (n_layers, shapes) in SHAPES.items():
+        for variant in ["L", "M", "S"]:
+            models[f"{shape}/{variant}"] = Hyper(variant, n_layers, shapes)
+    emb = torch.randn(1, EMB)
+    env = dict(os.environ, T2L_BENCH_PLAIN=str(args.reps), RAYON_NUM_THREADS=str(args.threads))
+    ours, ref, loads = {}, {}, []
+
+    def run_ours():
+        out = subprocess.run([args.rust], env=env, capture_output=True, text=True, check=True)
+        for line in out.stdout.splitlines():
+            if line.startswith("{"):
+                r = json.loads(line)
+                ours.setdefault(r["case"], []).append((r["wall_median_ms"], r["cpu_median_ms"]))
+
+    def run_ref():
+        for case, hyper in models.items():
+            wall, cpu = both_clocks(lambda: state_dict(hyper.gen_lora(emb)), args.reps)
+            ref.setdefault(case, []).append((statistics.median(wall), statistics.median(cpu)))
+
+    for i in range(args.rounds):
+        loads.append(os.getloadavg()[0])
+        for side in ([run_ours, run_ref] if i % 2 == 0 else [run_ref, run_ours]):
+            side()
+        print(f"round {i + 1}/{args.rounds} done, load average {loads[-1]:.1f}", flush=True)
+    loads.append(os.getloadavg()[0])
+    print(f"torch {torch.__version__}, {args.threads} threads each side, {args.rounds} rounds x "
+          f"{args.reps} reps, load average {min(loads):.1f}-{max(loads):.1f}")
+    print("case             ours wall  ref wall  ratio | ours CPU  ref CPU  ratio   (ms, medians)")
+    results = []
+    for case in models:
+        if case not in ours:
+            continue
+        ow = statistics.median(w for w, _ in ours[case])
+        oc = statistics.median(c for _, c in ours[case])
+        rw = statistics.median(w for w, _ in ref[case])
+        rc = statistics.median(c for _, c in ref[case])
+        print(f"{case:15s} {ow:9.2f} {rw:9.2f} {rw / ow:6.2f} | {oc:8.2f} {rc:8.2f} {rc / oc:6.2f}")
+        results.append({"case": case, "threads": args.threads, "ours_wall_ms": ow,
+                        "ref_wall_ms": rw, "ours_cpu_ms": oc, "ref_cpu_ms": rc,
+                        "ours_rounds": ours[case], "ref_rounds": ref[case]})
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"load_average": loads, "results": results}, f, indent=1)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", type=int, default=2)
@@ -157,7 +226,14 @@ def main():
     ap.add_argument("--cpu-time", action="store_true",
                     help="measure process CPU time instead of wall time (with --threads 1: the "
                          "work per adapter, robust to other jobs on the machine)")
+    ap.add_argument("--rust", help="our hypermod_generate bench executable: run side by side")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds (with --rust)")
     args = ap.parse_args()
+    if args.rust:
+        torch.set_num_threads(args.threads)
+        torch.manual_seed(0)
+        side_by_side(args)
+        return
     global CLOCK
     if args.cpu_time:
         CLOCK = time.process_time
