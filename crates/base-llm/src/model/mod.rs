@@ -301,31 +301,13 @@ impl<B: Backend> Llama<B> {
             Some(prev) => Tensor::cat(vec![prev, mask.clone()], 1),
             None => mask.clone(),
         };
-        let groups = self.config.num_attention_heads / self.config.num_key_value_heads;
-        let attn_mask = attention_mask_4d::<B>(
+        let inputs = AttentionInputs::new(
+            &self.rope,
+            positions,
             keys.clone(),
-            s,
-            past,
-            self.config.num_key_value_heads,
-            groups,
-        );
-        let (h, kvh) = (
             self.config.num_attention_heads,
             self.config.num_key_value_heads,
         );
-        let (cos_q, sin_q) = self.rope.gather(positions.clone(), h);
-        let (cos_k, sin_k) = if kvh == h {
-            (cos_q.clone(), sin_q.clone())
-        } else {
-            self.rope.gather(positions, kvh)
-        };
-        let inputs = AttentionInputs {
-            cos_q,
-            sin_q,
-            cos_k,
-            sin_k,
-            mask: attn_mask,
-        };
 
         let d = self.config.hidden_size;
         let rows = self.embed_tokens.val().select(0, ids.reshape([b * s]));
@@ -382,36 +364,6 @@ impl<B: Backend> Llama<B> {
 const LM_HEAD_SPLIT: usize = 4;
 /// Largest number of rows for which the LM head is split into vocabulary chunks.
 const LM_HEAD_SPLIT_MAX_ROWS: usize = 8;
-
-/// `[batch, kv_heads, groups·seq, past + seq]`, true where query `i` may not attend key `j`: keys
-/// that are padding and keys in the future. A query always sees itself, so rows of padding stay
-/// finite. The `groups` query heads sharing a key/value head are stacked along the query axis.
-fn attention_mask_4d<B: Backend>(
-    keys: Tensor<B, 2, Bool>,
-    seq: usize,
-    past: usize,
-    kv_heads: usize,
-    groups: usize,
-) -> Tensor<B, 4, Bool> {
-    let [b, t] = keys.dims();
-    let device = keys.device();
-    let pad = keys.bool_not().reshape([b, 1, 1, t]).expand([b, 1, seq, t]);
-    let not_self = Tensor::<B, 2, Bool>::diag_mask([seq, t], past as i64, &device)
-        .reshape([1, 1, seq, t])
-        .expand([b, 1, seq, t]);
-    let future = Tensor::<B, 2, Bool>::tril_mask([seq, t], past as i64, &device)
-        .reshape([1, 1, seq, t])
-        .expand([b, 1, seq, t]);
-    let mask = pad.bool_and(not_self).bool_or(future);
-    let mask = if groups == 1 {
-        mask
-    } else {
-        mask.reshape([b, 1, 1, seq, t])
-            .expand([b, 1, groups, seq, t])
-            .reshape([b, 1, groups * seq, t])
-    };
-    mask.expand([b, kv_heads, groups * seq, t])
-}
 
 /// Hidden state of the last real token of every row: `[batch, hidden]`.
 fn last_positions<B: Backend>(h: Tensor<B, 3>, mask: Option<Tensor<B, 2, Bool>>) -> Tensor<B, 2> {

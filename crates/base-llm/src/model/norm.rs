@@ -26,14 +26,15 @@ impl<B: Backend> RmsNorm<B> {
     /// Normalises `x [.., d]`.
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
         let d = self.weight.dims()[0];
-        let rms = x
-            .clone()
-            .powi_scalar(2)
+        // `x · (1/rms)`: a product with a per-row factor backpropagates in fewer full-size
+        // passes than a division by it.
+        let inv_rms = (x.clone() * x.clone())
             .mean_dim(D - 1)
             .add_scalar(self.eps)
-            .sqrt();
+            .sqrt()
+            .recip();
         let mut shape = [1usize; D];
         shape[D - 1] = d;
-        (x / rms) * self.weight.val().reshape(shape)
+        (x * inv_rms) * self.weight.val().reshape(shape)
     }
 }

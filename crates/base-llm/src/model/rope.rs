@@ -69,11 +69,14 @@ impl<B: Backend> RotaryTables<B> {
     }
 
     /// `cos`/`sin` for the given positions `[batch, seq]`, materialised as
-    /// `[batch, heads, seq, head_dim]` so that every layer multiplies without broadcasting.
+    /// `[batch, seq, heads, head_dim]` (the layout the projections produce, so that the rotary
+    /// products are contiguous element-wise passes) and multiplied by `scale` (attention folds
+    /// its `1/√head_dim` into the query tables).
     pub fn gather(
         &self,
         positions: Tensor<B, 2, Int>,
         heads: usize,
+        scale: f64,
     ) -> (Tensor<B, 4>, Tensor<B, 4>) {
         let [b, s] = positions.dims();
         let d = self.cos.dims()[1];
@@ -82,22 +85,46 @@ impl<B: Backend> RotaryTables<B> {
             .cos
             .clone()
             .select(0, flat.clone())
-            .reshape([b, 1, s, d]);
-        let sin = self.sin.clone().select(0, flat).reshape([b, 1, s, d]);
-        (cos.repeat_dim(1, heads), sin.repeat_dim(1, heads))
+            .reshape([b, s, 1, d]);
+        let sin = self.sin.clone().select(0, flat).reshape([b, s, 1, d]);
+        let (cos, sin) = if scale == 1.0 {
+            (cos, sin)
+        } else {
+            (cos.mul_scalar(scale), sin.mul_scalar(scale))
+        };
+        (cos.repeat_dim(2, heads), sin.repeat_dim(2, heads))
     }
 }
 
-/// Applies the rotation to `x [batch, heads, seq, head_dim]`: `x·cos + rotate_half(x)·sin`, where
+/// The `[head_dim, head_dim]` permutation `P` with `x · P = cat(x₂, x₁)` (the two halves of the
+/// head dimension swapped), so that `rotate_half(x) · sin_signed = (x · P) · sin_signed`.
+pub fn half_swap<B: Backend>(head_dim: usize, device: &B::Device) -> Tensor<B, 2> {
+    let half = head_dim / 2;
+    let mut p = vec![0f32; head_dim * head_dim];
+    for j in 0..head_dim {
+        // output column j takes input row (j + half) mod d
+        let i = (j + half) % head_dim;
+        p[i * head_dim + j] = 1.0;
+    }
+    Tensor::from_data(TensorData::new(p, [head_dim, head_dim]), device)
+}
+
+/// Applies the rotation to `x [batch, seq, heads, head_dim]`: `x·cos + rotate_half(x)·sin`, where
 /// `rotate_half(x) = cat(-x₂, x₁)` over the two halves of the head dimension. `sin_signed` is the
-/// table of [`RotaryTables`] (sign folded in), so this computes `x·cos + cat(x₂, x₁)·sin_signed`.
+/// table of [`RotaryTables`] (sign folded in) and `swap` is [`half_swap`], so this computes
+/// `x·cos + (x·P)·sin_signed`: the half swap is one small matrix product, which autodiff
+/// differentiates without the zero-filled slice gradients that slicing and concatenating cost.
 pub fn apply_rotary<B: Backend>(
     x: Tensor<B, 4>,
     cos: Tensor<B, 4>,
     sin_signed: Tensor<B, 4>,
+    swap: Tensor<B, 2>,
 ) -> Tensor<B, 4> {
-    let [b, h, s, d] = x.dims();
-    let x1 = x.clone().slice([0..b, 0..h, 0..s, 0..d / 2]);
-    let x2 = x.clone().slice([0..b, 0..h, 0..s, d / 2..d]);
-    x * cos + Tensor::cat(vec![x2, x1], 3) * sin_signed
+    let [b, s, h, d] = x.dims();
+    let swapped = x
+        .clone()
+        .reshape([b * s * h, d])
+        .matmul(swap)
+        .reshape([b, s, h, d]);
+    x * cos + swapped * sin_signed
 }
