@@ -226,7 +226,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             .paragraph(format!(
                 "Library: the oracle LoRAs of {} benchmarks plus up to {pool} suite training \
                  tasks (seeded pick); oracles {} steps × {} examples (lr {:e}; suite tasks {} \
-                 steps); one {} per size ({} steps, lr 1e-3; descriptions: first {} training \
+                 steps); one {} per size ({} steps, lr {:e}; descriptions: first {} training \
                  descriptions, MiniLM). Accuracy on a seeded subsample of {} examples per \
                  benchmark (seed {}). Library order: {}.",
                 nb,
@@ -236,6 +236,7 @@ fn main() -> Result<(), Box<dyn Error>> {
                 pool_settings.steps,
                 variant.label(),
                 recon_settings.steps,
+                recon_settings.lr,
                 budget.descriptions_per_task,
                 budget.limit,
                 args.seed,

@@ -3,11 +3,14 @@
 //!
 //! 1. One oracle LoRA per benchmark, trained with the trainers' LoRA SFT on the benchmark's train
 //!    split (T2L's templates, `tasks/benchmarks.json`), saved as PEFT.
-//! 2. Reconstruction T2L (z-score L1) for each of L, M, S × one-hot and description embeddings
-//!    (the benchmarks' training descriptions, all-MiniLM-L6-v2); the L1 error of the regenerated
-//!    adapters per variant.
+//! 2. Reconstruction T2L (z-score L1) for each chosen head variant (L, M, S; default M) ×
+//!    one-hot and description embeddings (the benchmarks' training descriptions,
+//!    all-MiniLM-L6-v2); the L1 error of the regenerated adapters per variant and the objective
+//!    against steps (table and `OUT/STEM_l1.png`).
 //! 3. The base model, each oracle and each regenerated adapter on the benchmarks' evaluation
-//!    splits (paper prompts; `generate` and `loglik` protocols), a seeded subsample per benchmark.
+//!    splits (paper prompts; `loglik` by default, `generate`/`cloze` on request), a seeded
+//!    subsample per benchmark, with standard errors; a comparison of every row with the base
+//!    model and the oracles and a verdict computed from it.
 //!
 //! Everything trained or scored is cached under `--work` (default `train_outputs/table1`,
 //! `train_outputs/table1-quick` with `--quick`): a rerun only redoes what changed, and
@@ -16,11 +19,10 @@
 //! ```text
 //! cargo run --example table1_recon -- --quick                    # pipeline check, a few minutes
 //! cargo run --example table1_recon                               # full CPU run (about an hour)
-//! cargo run --example table1_recon -- --benchmarks arc_easy,boolq,piqa,openbookqa,winogrande \
-//!     --oracle-steps 60 --limit 50 --variants M --protocols both
+//! cargo run --example table1_recon -- --variants L,M,S --limit 100 --protocols loglik,cloze
 //! ```
 //!
-//! Writes `OUT/table1_recon.{md,json}` (default `docs/results/`).
+//! Writes `OUT/table1_recon.{md,json}` and `OUT/table1_recon_l1.png` (default `docs/results/`).
 
 use std::error::Error;
 use std::time::Instant;
@@ -34,7 +36,9 @@ use text_to_lora::compression::cell_eval::{
     Condition, ConditionRow, evaluate_rows, open_base, with_accuracy_tables,
 };
 use text_to_lora::compression::library::library_entries;
+use text_to_lora::compression::oracle_match::{compare_rows, comparison_table, verdict};
 use text_to_lora::compression::oracles::{OracleTask, train_oracles};
+use text_to_lora::compression::recon_curve::{curve_png, curve_table};
 use text_to_lora::compression::recon_variants::{
     ReconVariant, TaskEncoding, recon_dir, train_recon_variant,
 };
@@ -45,8 +49,9 @@ use text_to_lora::results::{Report, Table};
 struct Cli {
     #[command(flatten)]
     common: CompressionArgs,
-    /// Hypernetwork head variants (`L`, `M`, `S`).
-    #[arg(long, value_delimiter = ',', default_value = "L,M,S")]
+    /// Hypernetwork head variants (`L`, `M`, `S`). M by default: each variant costs a
+    /// reconstruction run and an evaluation row, and the CPU hour affords one.
+    #[arg(long, value_delimiter = ',', default_value = "M")]
     variants: Vec<String>,
     /// Task encodings (`one_hot`, `descriptions`).
     #[arg(long, value_delimiter = ',', default_value = "one_hot,descriptions")]
@@ -138,22 +143,38 @@ fn main() -> Result<(), Box<dyn Error>> {
         .paragraph(args.mode_note())
         .paragraph(format!(
             "Base model `{}`; one oracle LoRA per benchmark (r 8, α 16, rsLoRA, q/v; {} steps × \
-             {} examples, lr {:e}); reconstruction T2L (z-score L1, {} steps, lr 1e-3, D 128, \
-             H 512) over the {} oracles; description embeddings from `{}` over the first {} \
-             training descriptions; the evaluated T2L adapter is generated from the first one \
-             (or the one-hot vector). Accuracy in % on a seeded subsample of {} examples per \
-             benchmark (seed {}); each oracle and T2L adapter on its own benchmark.",
+             {} examples, lr {:e}, the adapter with the lowest validation loss on {} held-back \
+             train rows); reconstruction T2L (z-score L1, {} steps, lr {:e}, 4 tasks per step, \
+             D 128, H 512) over the {} oracles; description embeddings from `{}` over the \
+             first {} training descriptions; the evaluated T2L adapter is generated from the \
+             first one (or the one-hot vector). Accuracy in % ± binomial standard error on a \
+             seeded subsample of {} examples per benchmark (seed {}); each oracle and T2L \
+             adapter on its own benchmark.",
             args.model.display(),
             oracle_settings.steps,
             oracle_settings.batch_size,
             oracle_settings.lr,
+            oracle_settings.val_rows,
             recon_settings.steps,
+            recon_settings.lr,
             oracles.len(),
             args.embedder.display(),
             budget.descriptions_per_task,
             budget.limit,
             args.seed,
         ));
+    // Rows 0 and 1 are the base model and the oracles.
+    let comparisons = protocols
+        .iter()
+        .map(|&p| compare_rows(p, &labels, &cells, 0, 1))
+        .collect::<trainers::Result<Vec<_>>>()?;
+    let mut report = report;
+    for c in &comparisons {
+        report = report.paragraph(verdict(c, 0, 1));
+    }
+    for (c, &p) in comparisons.iter().zip(&protocols) {
+        report = report.table(comparison_table(p, c)?);
+    }
     let mut report = with_accuracy_tables(report, &protocols, &labels, &cells, &benchmarks)?;
     let mut l1 = Table::new(
         [
@@ -204,9 +225,27 @@ fn main() -> Result<(), Box<dyn Error>> {
             format!("{:.0}", o.train_seconds),
         ])?;
     }
-    report = report.table(l1).table(oracle_table);
+    let png = format!("{}_l1.png", args.stem_or("table1_recon"));
+    std::fs::create_dir_all(&args.out)?;
+    curve_png(
+        &args.out.join(&png),
+        &format!(
+            "Reconstruction of {} oracle LoRAs (SmolLM2-135M){}",
+            oracles.len(),
+            if args.quick { " — quick run" } else { "" }
+        ),
+        &recons,
+    )?;
+    report = report
+        .table(l1)
+        .table(curve_table(&recons)?)
+        .image("reconstruction objective against steps", png)
+        .table(oracle_table);
     let numbers = Measurements::of(&benchmarks, &labels, &cells, &oracles, &recons, args.quick);
-    let report = report.numbers(serde_json::to_value(&numbers)?);
+    let report = report.numbers(serde_json::json!({
+        "measurements": numbers,
+        "comparisons": comparisons,
+    }));
     let (md, json) = args.write_report(&report, "table1_recon", started)?;
     eprintln!("wrote {} and {}", md.display(), json.display());
     println!("{}", std::fs::read_to_string(&md)?);

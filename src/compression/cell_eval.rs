@@ -46,13 +46,25 @@ pub struct Cell {
     pub seconds: f64,
 }
 
+impl CellScore {
+    /// The binomial standard error of the accuracy, `√(p(1−p)/n)` (0 when nothing was scored).
+    pub fn std_error(&self) -> f64 {
+        if self.n == 0 {
+            return 0.0;
+        }
+        (self.accuracy * (1.0 - self.accuracy) / self.n as f64).sqrt()
+    }
+}
+
 impl Cell {
+    /// The score under `protocol`, if measured.
+    pub fn score(&self, protocol: Protocol) -> Option<&CellScore> {
+        self.scores.iter().find(|s| s.protocol == protocol)
+    }
+
     /// The accuracy under `protocol`, if measured.
     pub fn accuracy(&self, protocol: Protocol) -> Option<f64> {
-        self.scores
-            .iter()
-            .find(|s| s.protocol == protocol)
-            .map(|s| s.accuracy)
+        self.score(protocol).map(|s| s.accuracy)
     }
 }
 
@@ -233,11 +245,28 @@ fn check_row_width(row: &ConditionRow, n_benchmarks: usize) -> Result<()> {
 
 /// The mean of the measured accuracies of `cells` under `protocol` (`None` if none was).
 pub fn mean_accuracy(cells: &[Cell], protocol: Protocol) -> Option<f64> {
-    let v: Vec<f64> = cells.iter().filter_map(|c| c.accuracy(protocol)).collect();
-    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+    mean_with_error(cells, protocol).map(|(mean, _)| mean)
 }
 
-/// The paper's table for one protocol: rows × benchmarks in percent and the row average.
+/// The mean of the measured accuracies of `cells` under `protocol` and its standard error
+/// (the cells' binomial errors combined as independent: `√Σse²/k`); `None` if none was measured.
+pub fn mean_with_error(cells: &[Cell], protocol: Protocol) -> Option<(f64, f64)> {
+    let v: Vec<&CellScore> = cells.iter().filter_map(|c| c.score(protocol)).collect();
+    let k = v.len() as f64;
+    (!v.is_empty()).then(|| {
+        let mean = v.iter().map(|s| s.accuracy).sum::<f64>() / k;
+        let var = v.iter().map(|s| s.std_error().powi(2)).sum::<f64>();
+        (mean, var.sqrt() / k)
+    })
+}
+
+/// `45.0 ± 7.0`: an accuracy and its standard error in percent.
+pub fn percent_with_error(accuracy: f64, std_error: f64) -> String {
+    format!("{} ± {:.1}", percent(accuracy), 100.0 * std_error)
+}
+
+/// The paper's table for one protocol: rows × benchmarks in percent and the row average, each
+/// with its standard error.
 pub fn accuracy_table(
     protocol: Protocol,
     labels: &[String],
@@ -250,11 +279,15 @@ pub fn accuracy_table(
     let mut table = Table::new(header);
     for (label, row) in labels.iter().zip(cells) {
         let mut line = vec![label.clone()];
-        line.extend(
-            row.iter()
-                .map(|c| c.accuracy(protocol).map_or("—".into(), percent)),
+        line.extend(row.iter().map(|c| {
+            c.score(protocol).map_or("—".into(), |s| {
+                percent_with_error(s.accuracy, s.std_error())
+            })
+        }));
+        line.push(
+            mean_with_error(row, protocol)
+                .map_or("—".into(), |(m, se)| percent_with_error(m, se)),
         );
-        line.push(mean_accuracy(row, protocol).map_or("—".into(), percent));
         table
             .push_row(line)
             .map_err(|e| Error::data("accuracy table", e.to_string()))?;
@@ -316,7 +349,11 @@ mod tests {
         assert_eq!(mean_accuracy(&cells[0], Protocol::Loglik), Some(0.5));
         let t = accuracy_table(Protocol::Loglik, &["oracle".into()], &cells, &benchmarks).unwrap();
         assert_eq!(t.header.len(), 4);
-        assert_eq!(t.rows[0], ["oracle", "50.0", "—", "50.0"]);
+        assert_eq!(t.rows[0], ["oracle", "50.0 ± 15.8", "—", "50.0 ± 15.8"]);
+        let (m, se) = mean_with_error(&cells[0], Protocol::Generate).unwrap();
+        assert!((m - 0.4).abs() < 1e-12);
+        // √(0.2·0.8/10 + 0.6·0.4/10) / 2
+        assert!((se - 0.1).abs() < 1e-12, "{se}");
         let err = evaluate_rows_width_error();
         assert!(err.contains("row `x`"), "{err}");
     }

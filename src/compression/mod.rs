@@ -7,7 +7,9 @@
 //! - [`library`]: the oracles with their tasks' training descriptions, as a reconstruction library.
 //! - [`recon_variants`]: reconstruction T2L per variant (L/M/S × one-hot/descriptions), its L1
 //!   error and the regenerated adapters.
+//! - [`recon_curve`]: the reconstruction objective against steps (table and plot).
 //! - [`cell_eval`]: one condition on one benchmark through the trainers' evaluator, cached.
+//! - [`oracle_match`]: how close the T2L rows come to the oracle row, with standard errors.
 //! - [`cache`]: outcomes cached by the spec that produced them.
 //!
 //! Used by `examples/table1_recon.rs` and `examples/fig3_compression.rs`.
@@ -16,7 +18,9 @@ pub mod args;
 pub mod cache;
 pub mod cell_eval;
 pub mod library;
+pub mod oracle_match;
 pub mod oracles;
+pub mod recon_curve;
 pub mod recon_variants;
 
 use std::path::Path;

@@ -15,6 +15,7 @@ use lora_core::{LoraAdapter, average, load_peft, save_peft};
 use serde::{Deserialize, Serialize};
 use trainers::config::OptimConfig;
 use trainers::hyper_settings::HyperSettings;
+use trainers::metrics::read_metrics;
 use trainers::recon::{ReconConfig, ReconLoss, ReconTarget, train_recon};
 use trainers::task_embeddings::{EmbeddingSource, TaskEmbeddings};
 use trainers::{Error, Result};
@@ -144,6 +145,10 @@ pub struct ReconOutcome {
     pub steps: usize,
     /// Training wall time in seconds.
     pub train_seconds: f64,
+    /// The training objective without dropout (z-score L1 over every task, first description)
+    /// at each validation step: `(step, loss)`, step 0 being the untrained hypernetwork.
+    #[serde(default)]
+    pub curve: Vec<(usize, f64)>,
 }
 
 /// One task's reconstruction.
@@ -224,13 +229,17 @@ pub fn train_recon_variant<B: AutodiffBackend>(
                 settings.seed,
                 settings.steps,
                 dir,
-                Some((settings.steps / 10).max(1)),
+                Some((settings.steps / 20).max(1)),
                 progress,
             ),
         };
         let start = Instant::now();
         let report = train_recon::<B>(&cfg, None, device)?;
         let train_seconds = start.elapsed().as_secs_f64();
+        let curve = read_metrics(&report.metrics)?
+            .into_iter()
+            .filter_map(|r| r.val_loss.map(|v| (r.step, v)))
+            .collect();
 
         // Regenerate each task's adapter from its first description (as evaluation uses it).
         let model = HyperModulator::<B>::load(&report.hypermod_dir, device)?;
@@ -272,6 +281,7 @@ pub fn train_recon_variant<B: AutodiffBackend>(
             library_mean_l1: mean_l1_sum / library.len() as f64,
             steps: report.steps,
             train_seconds,
+            curve,
         })
     })
 }
@@ -380,6 +390,14 @@ mod tests {
         assert!(!reused);
         assert_eq!(out.tasks.len(), 3);
         assert!(out.mean_l1 < 0.1 * out.library_mean_l1);
+        // Validation every 15 steps from the untrained hypernetwork on, falling.
+        assert_eq!(out.curve.first().map(|c| c.0), Some(0));
+        assert_eq!(out.curve.last().map(|c| c.0), Some(300));
+        assert!(
+            out.curve.last().unwrap().1 < 0.5 * out.curve[0].1,
+            "{:?}",
+            out.curve
+        );
         assert!(
             out.mean_l1 < 0.1 * out.mean_abs_target,
             "L1 {} vs scale {}",
