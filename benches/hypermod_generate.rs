@@ -11,6 +11,9 @@
 //! With `T2L_BENCH_PLAIN=N` criterion is skipped: the packed path of every case runs 2 + N times
 //! and one JSON line per case gives the median and minimum wall and process-CPU time of the N
 //! timed runs (`hypermod_reference.py --rust BINARY` runs this interleaved with the reference).
+//!
+//! `packed-f16` is the opt-in reduced-precision variant of the packed path (head weights stored
+//! as f16, f32 accumulation: `PackedHyper::with_head_storage`); `packed` is the default (f32).
 
 use std::time::Instant;
 
@@ -18,7 +21,7 @@ use burn::backend::Flex;
 use burn::prelude::*;
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{Criterion, Throughput};
-use hypermod::packed::PackedHyper;
+use hypermod::packed::{PackedHyper, WeightStorage};
 use hypermod::{HyperConfig, HyperModulator, Variant};
 use lora_core::BatchedLoraAdapter;
 use t2l_bench::generate::AdapterShape;
@@ -99,7 +102,8 @@ struct Case {
     flops: usize,
     hyper: HyperModulator<B>,
     emb: Tensor<B, 2>,
-    packed: Option<PackedHyper>,
+    /// `("packed", f32 heads)` and `("packed-f16", f16 heads)`, when the CPU has AVX-512F.
+    packed: Vec<(&'static str, PackedHyper)>,
 }
 
 fn cases() -> impl Iterator<Item = Case> {
@@ -116,7 +120,13 @@ fn cases() -> impl Iterator<Item = Case> {
             );
             // The CPU fast path: the whole model packed once (at load), host trunk and heads on
             // the AVX-512 kernel.
-            let packed = PackedHyper::new(&hyper);
+            let packed = [
+                ("packed", WeightStorage::F32),
+                ("packed-f16", WeightStorage::F16),
+            ]
+            .into_iter()
+            .filter_map(|(name, s)| Some((name, PackedHyper::with_head_storage(&hyper, s)?)))
+            .collect();
             Case {
                 name: format!("{shape}/{variant}"),
                 flops,
@@ -147,12 +157,12 @@ fn bench<M: Measurement>(c: &mut Criterion<M>) {
         group.bench_function(format!("{name}/generic"), |b| {
             b.iter(|| to_host(hyper.generate(emb.clone()).expect("generate")))
         });
-        if let Some(packed) = packed {
-            group.bench_function(format!("{name}/packed"), |b| {
+        for (path, packed) in &packed {
+            group.bench_function(format!("{name}/{path}"), |b| {
                 b.iter(|| {
                     to_host(
                         hyper
-                            .generate_packed(emb.clone(), &packed)
+                            .generate_packed(emb.clone(), packed)
                             .expect("generate"),
                     )
                 })
@@ -177,36 +187,37 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn plain(reps: usize) {
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_default();
     for case in cases() {
-        let Some(packed) = &case.packed else {
+        if case.packed.is_empty() {
             eprintln!("{}: no AVX-512F, packed path unavailable", case.name);
-            continue;
-        };
-        let run = || {
-            to_host(
-                case.hyper
-                    .generate_packed(case.emb.clone(), packed)
-                    .expect("generate"),
-            )
-        };
-        run();
-        run();
-        let (mut wall, mut cpu) = (Vec::with_capacity(reps), Vec::with_capacity(reps));
-        for _ in 0..reps {
-            let (t, c) = (Instant::now(), process_cpu_seconds());
-            std::hint::black_box(run());
-            cpu.push((process_cpu_seconds() - c) * 1e3);
-            wall.push(t.elapsed().as_secs_f64() * 1e3);
         }
-        let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
-        println!(
-            "{{\"case\": \"{}\", \"path\": \"packed\", \"threads\": \"{threads}\", \"reps\": {reps}, \"head_flops\": {}, \"wall_median_ms\": {:.4}, \"wall_min_ms\": {:.4}, \"cpu_median_ms\": {:.4}, \"cpu_min_ms\": {:.4}}}",
-            case.name,
-            case.flops,
-            median(wall.clone()),
-            min(&wall),
-            median(cpu.clone()),
-            min(&cpu)
-        );
+        for (path, packed) in &case.packed {
+            let run = || {
+                to_host(
+                    case.hyper
+                        .generate_packed(case.emb.clone(), packed)
+                        .expect("generate"),
+                )
+            };
+            run();
+            run();
+            let (mut wall, mut cpu) = (Vec::with_capacity(reps), Vec::with_capacity(reps));
+            for _ in 0..reps {
+                let (t, c) = (Instant::now(), process_cpu_seconds());
+                std::hint::black_box(run());
+                cpu.push((process_cpu_seconds() - c) * 1e3);
+                wall.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+            let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+            println!(
+                "{{\"case\": \"{}\", \"path\": \"{path}\", \"threads\": \"{threads}\", \"reps\": {reps}, \"head_flops\": {}, \"wall_median_ms\": {:.4}, \"wall_min_ms\": {:.4}, \"cpu_median_ms\": {:.4}, \"cpu_min_ms\": {:.4}}}",
+                case.name,
+                case.flops,
+                median(wall.clone()),
+                min(&wall),
+                median(cpu.clone()),
+                min(&cpu)
+            );
+        }
     }
 }
 

@@ -185,7 +185,8 @@ def side_by_side(args):
         for line in out.stdout.splitlines():
             if line.startswith("{"):
                 r = json.loads(line)
-                ours.setdefault(r["case"], []).append((r["wall_median_ms"], r["cpu_median_ms"]))
+                key = (r["case"], r["path"])
+                ours.setdefault(key, []).append((r["wall_median_ms"], r["cpu_median_ms"]))
 
     def run_ref():
         for case, hyper in models.items():
@@ -202,17 +203,23 @@ def side_by_side(args):
           f"{args.reps} reps, load average {min(loads):.1f}-{max(loads):.1f}")
     print("case             ours wall  ref wall  ratio | ours CPU  ref CPU  ratio   (ms, medians)")
     results = []
-    for case in models:
-        if case not in ours:
-            continue
-        ow = statistics.median(w for w, _ in ours[case])
-        oc = statistics.median(c for _, c in ours[case])
-        rw = statistics.median(w for w, _ in ref[case])
-        rc = statistics.median(c for _, c in ref[case])
-        print(f"{case:15s} {ow:9.2f} {rw:9.2f} {rw / ow:6.2f} | {oc:8.2f} {rc:8.2f} {rc / oc:6.2f}")
-        results.append({"case": case, "threads": args.threads, "ours_wall_ms": ow,
-                        "ref_wall_ms": rw, "ours_cpu_ms": oc, "ref_cpu_ms": rc,
-                        "ours_rounds": ours[case], "ref_rounds": ref[case]})
+    # "packed" is our default (f32); "packed-f16" the opt-in f16 head weights, listed apart.
+    for path in ["packed", "packed-f16"]:
+        if path != "packed":
+            print(f"-- ours with {path} (opt-in reduced precision), same reference --")
+        for case in models:
+            if (case, path) not in ours:
+                continue
+            ow = statistics.median(w for w, _ in ours[case, path])
+            oc = statistics.median(c for _, c in ours[case, path])
+            rw = statistics.median(w for w, _ in ref[case])
+            rc = statistics.median(c for _, c in ref[case])
+            print(f"{case:15s} {ow:9.2f} {rw:9.2f} {rw / ow:6.2f} | {oc:8.2f} {rc:8.2f} "
+                  f"{rc / oc:6.2f}")
+            results.append({"case": case, "path": path, "threads": args.threads,
+                            "ours_wall_ms": ow, "ref_wall_ms": rw, "ours_cpu_ms": oc,
+                            "ref_cpu_ms": rc, "ours_rounds": ours[case, path],
+                            "ref_rounds": ref[case]})
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"load_average": loads, "results": results}, f, indent=1)

@@ -33,29 +33,88 @@ fn values_mut(lines: &mut [Line]) -> &mut [f32] {
     unsafe { std::slice::from_raw_parts_mut(lines.as_mut_ptr().cast(), lines.len() * 16) }
 }
 
+fn halves_mut(lines: &mut [Line]) -> &mut [u16] {
+    // SAFETY: `Line` is 64 bytes of plain data without padding; any bit pattern is a valid
+    // `u16`, and `u16`'s alignment (2) divides the line's (64).
+    unsafe { std::slice::from_raw_parts_mut(lines.as_mut_ptr().cast(), lines.len() * 32) }
+}
+
+/// How a packed layer stores its weights. The product always accumulates in f32 from the f32
+/// activations; [`WeightStorage::F16`] halves the bytes streamed per weight (what bounds the
+/// few-row head GEMMs) at the cost of rounding each weight to f16 (relative error ≤ 2⁻¹¹,
+/// weights below 6.1e-5 in magnitude lose relative precision as f16 subnormals).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WeightStorage {
+    /// f32 weights: the default; the packed path then equals the generic one up to summation
+    /// order.
+    #[default]
+    F32,
+    /// IEEE f16 weights (round to nearest even), widened to f32 in registers (`vcvtph2ps`).
+    F16,
+}
+
+impl WeightStorage {
+    /// Bytes per stored weight.
+    fn bytes(self) -> usize {
+        match self {
+            Self::F32 => 4,
+            Self::F16 => 2,
+        }
+    }
+}
+
 /// A linear layer packed for the kernel: `panels[p][k][c] = W[p·NR + c][k]` (zero beyond `out`),
-/// cache-line aligned.
+/// cache-line aligned, stored as `storage` says.
 #[derive(Debug, Clone)]
 pub(crate) struct PackedLinear {
     out: usize,
     k: usize,
+    storage: WeightStorage,
+    /// The panels' bytes (f32 or f16 values, per `storage`).
     panels: Vec<Line>,
-    /// Bias padded to `n_panels · NR` (zeros when the layer has none).
+    /// Bias padded to `n_panels · NR` (zeros when the layer has none), f32.
     bias: Vec<Line>,
 }
 
 impl PackedLinear {
-    /// Packs `weight [out, k]` (row-major, PyTorch's `nn.Linear` layout) and its bias.
+    /// Packs `weight [out, k]` (row-major, PyTorch's `nn.Linear` layout) and its bias, f32.
     pub(crate) fn pack(weight: &[f32], bias: Option<&[f32]>, out: usize, k: usize) -> Self {
+        Self::pack_as(weight, bias, out, k, WeightStorage::F32)
+    }
+
+    /// [`Self::pack`] with the weights stored as `storage` (the bias stays f32).
+    pub(crate) fn pack_as(
+        weight: &[f32],
+        bias: Option<&[f32]>,
+        out: usize,
+        k: usize,
+        storage: WeightStorage,
+    ) -> Self {
         let n_panels = out.div_ceil(NR);
-        let mut panels = aligned_zeros(n_panels * k * NR);
-        let flat = values_mut(&mut panels);
-        for (o, row) in weight.chunks_exact(k).enumerate() {
-            let base = (o / NR) * k * NR + o % NR;
-            for (kk, &w) in row.iter().enumerate() {
-                flat[base + kk * NR] = w;
+        let len = n_panels * k * NR;
+        let index = |o: usize, kk: usize| (o / NR) * k * NR + kk * NR + o % NR;
+        let panels = match storage {
+            WeightStorage::F32 => {
+                let mut panels = aligned_zeros(len);
+                let flat = values_mut(&mut panels);
+                for (o, row) in weight.chunks_exact(k).enumerate() {
+                    for (kk, &w) in row.iter().enumerate() {
+                        flat[index(o, kk)] = w;
+                    }
+                }
+                panels
             }
-        }
+            WeightStorage::F16 => {
+                let mut panels = aligned_zeros(len.div_ceil(2));
+                let flat = halves_mut(&mut panels);
+                for (o, row) in weight.chunks_exact(k).enumerate() {
+                    for (kk, &w) in row.iter().enumerate() {
+                        flat[index(o, kk)] = half::f16::from_f32(w).to_bits();
+                    }
+                }
+                panels
+            }
+        };
         let mut padded = aligned_zeros(n_panels * NR);
         if let Some(b) = bias {
             values_mut(&mut padded)[..out].copy_from_slice(b);
@@ -63,6 +122,7 @@ impl PackedLinear {
         Self {
             out,
             k,
+            storage,
             panels,
             bias: padded,
         }
@@ -186,9 +246,14 @@ impl PackedLinear {
         ldy: usize,
         epilogue: Epilogue,
     ) {
+        let bytes = self.storage.bytes();
         unsafe {
             kernel::panel(
-                values(&self.panels).as_ptr().add(p * self.k * NR),
+                self.panels
+                    .as_ptr()
+                    .cast::<u8>()
+                    .add(p * self.k * NR * bytes),
+                self.storage,
                 values(&self.bias).as_ptr().add(p * NR),
                 x,
                 ldx,
@@ -258,21 +323,23 @@ pub fn cpu_supported() -> bool {
 mod kernel {
     use std::arch::x86_64::*;
 
-    use super::{Epilogue, MR, NR};
+    use super::{Epilogue, MR, NR, WeightStorage};
 
-    /// Prefetch distance in the packed panel, in values (8 k-steps, 1.5 KiB; measured best of
-    /// 8, 16, 32, 64 k-steps on the `[32×512]·[512×65536]` head shape).
-    const PREFETCH: usize = 8 * NR;
+    /// Prefetch distance in the packed panel, in k-steps (measured best of 8, 16, 32, 64 on the
+    /// `[32×512]·[512×65536]` head shape).
+    const PREFETCH_STEPS: usize = 8;
 
     /// One panel for all rows: blocks of `MR` rows, the remainder block smaller.
     ///
     /// # Safety
-    /// AVX-512F must be available; `panel` holds `k·NR` values, `bias` `NR`, `x` `rows` rows of
-    /// `k` values at stride `ldx`, and `y` has `rows` rows of stride `ldy` with `cols ≤ NR`
-    /// writable values from each row's start (only those are written).
+    /// AVX-512F must be available; `panel` holds `k·NR` values stored as `storage`, `bias`
+    /// `NR` f32, `x` `rows` rows of `k` values at stride `ldx`, and `y` has `rows` rows of
+    /// stride `ldy` with `cols ≤ NR` writable values from each row's start (only those are
+    /// written).
     #[allow(clippy::too_many_arguments)]
     pub(super) unsafe fn panel(
-        panel: *const f32,
+        panel: *const u8,
+        storage: WeightStorage,
         bias: *const f32,
         x: *const f32,
         ldx: usize,
@@ -283,7 +350,16 @@ mod kernel {
         cols: usize,
         epilogue: Epilogue,
     ) {
-        unsafe { panel_avx512(panel, bias, x, ldx, k, rows, y, ldy, cols, epilogue) }
+        unsafe {
+            match storage {
+                WeightStorage::F32 => {
+                    panel_avx512::<false>(panel, bias, x, ldx, k, rows, y, ldy, cols, epilogue)
+                }
+                WeightStorage::F16 => {
+                    panel_avx512::<true>(panel, bias, x, ldx, k, rows, y, ldy, cols, epilogue)
+                }
+            }
+        }
     }
 
     /// Where a block prefetches the *next* panel (into L2) while it computes on this one: the
@@ -301,8 +377,8 @@ mod kernel {
 
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn panel_avx512(
-        panel: *const f32,
+    unsafe fn panel_avx512<const F16: bool>(
+        panel: *const u8,
         bias: *const f32,
         x: *const f32,
         ldx: usize,
@@ -320,11 +396,12 @@ mod kernel {
         };
         let masks = [lanes(0), lanes(1), lanes(2)];
         let blocks = rows.div_ceil(MR).max(1);
-        let lines = 3 * k;
+        let step_bytes = NR * if F16 { 2 } else { 4 };
+        let lines = (k * step_bytes).div_ceil(64);
         // Past the last panel this points beyond the storage: prefetches never fault, hence
         // the wrapping arithmetic.
-        let next = panel.wrapping_add(k * NR) as *const i8;
-        let per_step = 3usize.div_ceil(blocks);
+        let next = panel.wrapping_add(k * step_bytes) as *const i8;
+        let per_step = lines.div_ceil(k * blocks).max(1);
         let mut r0 = 0;
         let mut bi = 0;
         while r0 < rows {
@@ -336,14 +413,14 @@ mod kernel {
             };
             unsafe {
                 match m {
-                    8 => block::<8>(panel, bias, xb, ldx, k, yb, ldy, masks, pf, epilogue),
-                    7 => block::<7>(panel, bias, xb, ldx, k, yb, ldy, masks, pf, epilogue),
-                    6 => block::<6>(panel, bias, xb, ldx, k, yb, ldy, masks, pf, epilogue),
-                    5 => block::<5>(panel, bias, xb, ldx, k, yb, ldy, masks, pf, epilogue),
-                    4 => block::<4>(panel, bias, xb, ldx, k, yb, ldy, masks, pf, epilogue),
-                    3 => block::<3>(panel, bias, xb, ldx, k, yb, ldy, masks, pf, epilogue),
-                    2 => block::<2>(panel, bias, xb, ldx, k, yb, ldy, masks, pf, epilogue),
-                    _ => block::<1>(panel, bias, xb, ldx, k, yb, ldy, masks, pf, epilogue),
+                    8 => block::<8, F16>(panel, bias, xb, ldx, k, yb, ldy, masks, pf, epilogue),
+                    7 => block::<7, F16>(panel, bias, xb, ldx, k, yb, ldy, masks, pf, epilogue),
+                    6 => block::<6, F16>(panel, bias, xb, ldx, k, yb, ldy, masks, pf, epilogue),
+                    5 => block::<5, F16>(panel, bias, xb, ldx, k, yb, ldy, masks, pf, epilogue),
+                    4 => block::<4, F16>(panel, bias, xb, ldx, k, yb, ldy, masks, pf, epilogue),
+                    3 => block::<3, F16>(panel, bias, xb, ldx, k, yb, ldy, masks, pf, epilogue),
+                    2 => block::<2, F16>(panel, bias, xb, ldx, k, yb, ldy, masks, pf, epilogue),
+                    _ => block::<1, F16>(panel, bias, xb, ldx, k, yb, ldy, masks, pf, epilogue),
                 }
             }
             r0 += m;
@@ -356,8 +433,8 @@ mod kernel {
     #[target_feature(enable = "avx512f")]
     #[inline]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn block<const M: usize>(
-        panel: *const f32,
+    unsafe fn block<const M: usize, const F16: bool>(
+        panel: *const u8,
         bias: *const f32,
         x: *const f32,
         ldx: usize,
@@ -375,22 +452,37 @@ mod kernel {
                 _mm512_loadu_ps(bias.add(32)),
             ];
             let mut acc = [b; M];
+            let step_bytes = NR * if F16 { 2 } else { 4 };
             for kk in 0..k {
-                let w = panel.add(kk * NR);
+                let w = panel.add(kk * step_bytes);
                 // The heads' few-row shapes are bound by streaming the weights: fetch the panel
-                // `PREFETCH` values ahead (past the panel's end this reaches the next panel;
+                // `PREFETCH_STEPS` ahead (past the panel's end this reaches the next panel;
                 // a prefetch never faults, hence the wrapping address).
-                let ahead = w.wrapping_add(PREFETCH) as *const i8;
+                let ahead = w.wrapping_add(PREFETCH_STEPS * step_bytes) as *const i8;
                 _mm_prefetch::<_MM_HINT_T0>(ahead);
                 _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64));
-                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(128));
+                if !F16 {
+                    _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(128));
+                }
                 let far = pf.start.wrapping_add(64 * pf.per_step * kk);
                 for j in 0..pf.per_step {
                     _mm_prefetch::<_MM_HINT_T1>(far.wrapping_add(64 * j));
                 }
-                let w0 = _mm512_loadu_ps(w);
-                let w1 = _mm512_loadu_ps(w.add(16));
-                let w2 = _mm512_loadu_ps(w.add(32));
+                let (w0, w1, w2) = if F16 {
+                    let h = w.cast::<__m256i>();
+                    (
+                        _mm512_cvtph_ps(_mm256_loadu_si256(h)),
+                        _mm512_cvtph_ps(_mm256_loadu_si256(h.add(1))),
+                        _mm512_cvtph_ps(_mm256_loadu_si256(h.add(2))),
+                    )
+                } else {
+                    let f = w.cast::<f32>();
+                    (
+                        _mm512_loadu_ps(f),
+                        _mm512_loadu_ps(f.add(16)),
+                        _mm512_loadu_ps(f.add(32)),
+                    )
+                };
                 for (r, a) in acc.iter_mut().enumerate() {
                     let xv = _mm512_set1_ps(*x.add(r * ldx + kk));
                     a[0] = _mm512_fmadd_ps(w0, xv, a[0]);
@@ -481,7 +573,8 @@ mod kernel {
     /// Never called: `PackedHyper::new` returns `None` off x86-64.
     #[allow(clippy::too_many_arguments)]
     pub(super) unsafe fn panel(
-        _: *const f32,
+        _: *const u8,
+        _: super::WeightStorage,
         _: *const f32,
         _: *const f32,
         _: usize,

@@ -4,7 +4,7 @@
 
 use std::ops::Range;
 
-use super::gemm::{PackedLinear, panels_covering};
+use super::gemm::{PackedLinear, WeightStorage, panels_covering};
 use crate::config::Variant;
 
 /// One module's head, packed for its variant.
@@ -37,17 +37,24 @@ pub(crate) enum PackedHead {
 }
 
 /// Packs the rows `rows` of `weight [out, k]` (and of `bias`) as a new linear layer.
-fn pack_rows(weight: &[f32], bias: Option<&[f32]>, k: usize, rows: &[usize]) -> PackedLinear {
+fn pack_rows(
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    k: usize,
+    rows: &[usize],
+    storage: WeightStorage,
+) -> PackedLinear {
     let w: Vec<f32> = rows
         .iter()
         .flat_map(|&o| weight[o * k..(o + 1) * k].iter().copied())
         .collect();
     let b: Option<Vec<f32>> = bias.map(|b| rows.iter().map(|&o| b[o]).collect());
-    PackedLinear::pack(&w, b.as_deref(), rows.len(), k)
+    PackedLinear::pack_as(&w, b.as_deref(), rows.len(), k, storage)
 }
 
 impl PackedHead {
-    /// Packs a head `weight [out, k]` (PyTorch layout) and its bias for `variant`.
+    /// Packs a head `weight [out, k]` (PyTorch layout) and its bias for `variant`, the weights
+    /// stored as `storage`.
     pub(crate) fn new(
         variant: Variant,
         weight: &[f32],
@@ -55,6 +62,7 @@ impl PackedHead {
         k: usize,
         r: usize,
         (d_in, d_out): (usize, usize),
+        storage: WeightStorage,
     ) -> Self {
         match variant {
             Variant::L => {
@@ -63,20 +71,20 @@ impl PackedHead {
                     .flat_map(|j| (0..r).map(move |kr| r * d_in + kr * d_out + j))
                     .collect();
                 Self::Split {
-                    a: pack_rows(weight, bias, k, &a),
-                    b: pack_rows(weight, bias, k, &b),
+                    a: pack_rows(weight, bias, k, &a, storage),
+                    b: pack_rows(weight, bias, k, &b, storage),
                     r,
                 }
             }
             Variant::M => Self::Shared {
-                w: PackedLinear::pack(weight, bias, r * d_in.max(d_out), k),
+                w: PackedLinear::pack_as(weight, bias, r * d_in.max(d_out), k, storage),
                 r,
                 d_in,
                 d_out,
             },
             Variant::S => Self::PerRank {
-                a: pack_rows(weight, bias, k, &(0..d_in).collect::<Vec<_>>()),
-                b: pack_rows(weight, bias, k, &(0..d_out).collect::<Vec<_>>()),
+                a: pack_rows(weight, bias, k, &(0..d_in).collect::<Vec<_>>(), storage),
+                b: pack_rows(weight, bias, k, &(0..d_out).collect::<Vec<_>>(), storage),
                 r,
             },
         }

@@ -21,7 +21,7 @@ mod trunk;
 use burn::prelude::*;
 use lora_core::{BatchedLoraAdapter, BatchedLoraWeights};
 
-pub use gemm::{MR, NR, cpu_supported};
+pub use gemm::{MR, NR, WeightStorage, cpu_supported};
 use heads::PackedHead;
 use trunk::{HostTrunk, host_vec};
 
@@ -37,9 +37,29 @@ pub struct PackedHyper {
 }
 
 impl PackedHyper {
-    /// Packs `hyper` (one host copy of its weights); `None` when the CPU lacks AVX-512F. Uses
-    /// `RAYON_NUM_THREADS` threads when set, else all available cores.
+    /// Packs `hyper` (one host copy of its weights, f32); `None` when the CPU lacks AVX-512F.
+    /// Uses `RAYON_NUM_THREADS` threads when set, else all available cores.
     pub fn new<B: Backend>(hyper: &HyperModulator<B>) -> Option<Self> {
+        Self::with_head_storage(hyper, WeightStorage::F32)
+    }
+
+    /// [`Self::new`] with the *head* weights stored as `storage` (the trunk stays f32). Opt-in
+    /// reduced precision: [`WeightStorage::F16`] halves the bytes the head GEMMs stream (their
+    /// bound at these few rows) and changes the adapters by the weights' f16 rounding (each
+    /// output within `2⁻¹¹·Σ|x_i·w_i|` of the f32 path; the tests check 1e-3 of the largest
+    /// value).
+    ///
+    /// ```no_run
+    /// # use burn::backend::Flex;
+    /// # fn demo(hyper: &hypermod::HyperModulator<Flex>) {
+    /// use hypermod::packed::{PackedHyper, WeightStorage};
+    /// let fast = PackedHyper::with_head_storage(hyper, WeightStorage::F16);
+    /// # }
+    /// ```
+    pub fn with_head_storage<B: Backend>(
+        hyper: &HyperModulator<B>,
+        storage: WeightStorage,
+    ) -> Option<Self> {
         if !cpu_supported() {
             return None;
         }
@@ -52,7 +72,15 @@ impl PackedHyper {
                 let w = host_vec(h.weight.val());
                 let b = h.bias.as_ref().map(|b| host_vec(b.val()));
                 let (k, r) = (cfg.head_in, cfg.lora.r);
-                PackedHead::new(cfg.variant, &w, b.as_deref(), k, r, (s.d_in, s.d_out))
+                PackedHead::new(
+                    cfg.variant,
+                    &w,
+                    b.as_deref(),
+                    k,
+                    r,
+                    (s.d_in, s.d_out),
+                    storage,
+                )
             })
             .collect();
         let threads = std::env::var("RAYON_NUM_THREADS")

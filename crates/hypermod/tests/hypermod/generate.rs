@@ -221,3 +221,37 @@ fn packed_cpu_path_equals_the_generic_path() {
         }
     }
 }
+
+/// Opt-in f16 head weights: the adapters move by the weights' f16 rounding only (relative
+/// 2⁻¹¹ per weight, accumulation in f32): within 1e-3 of the largest value of the f32 packed
+/// path, and not identical to it (the weights really are stored reduced).
+#[test]
+fn packed_f16_heads_stay_within_their_rounding_of_f32() {
+    use hypermod::packed::{PackedHyper, WeightStorage};
+    for variant in VARIANTS {
+        let cfg = tiny(variant, InitMode::Default).with_head_bias(true);
+        let hyper = HyperModulator::<B>::new(cfg, &Default::default(), 9).unwrap();
+        let (Some(f32_heads), Some(f16_heads)) = (
+            PackedHyper::new(&hyper),
+            PackedHyper::with_head_storage(&hyper, WeightStorage::F16),
+        ) else {
+            assert!(!hypermod::packed::cpu_supported());
+            return;
+        };
+        let emb = embeddings(2, 12, 5);
+        let exact = hyper.generate_packed(emb.clone(), &f32_heads).unwrap();
+        let reduced = hyper.generate_packed(emb, &f16_heads).unwrap();
+        let largest = exact
+            .modules()
+            .map(|(_, w)| {
+                let m = |t: &Tensor<B, 4>| t.clone().abs().max().into_scalar();
+                m(&w.a).max(m(&w.b))
+            })
+            .fold(0.0, f32::max);
+        let d = adapters_diff(&reduced, &exact);
+        assert!(
+            d > 0.0 && d <= 1e-3 * largest,
+            "{variant}: max |f16 − f32| = {d}, largest value {largest}"
+        );
+    }
+}
