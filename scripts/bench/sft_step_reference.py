@@ -18,13 +18,17 @@ phase-timed), run as a subprocess. It writes the batch it trains on (token ids, 
 conditioning embeddings) with `--dump-batch`; this script trains on exactly that batch.
 
 Both sides are timed per step as wall and process CPU seconds, with 1 and 2 threads
-(`torch.set_num_threads`, `RAYON_NUM_THREADS`), alternating Rust and PyTorch so that both see the
-same machine load. The first step of every run is a warm-up and is not counted.
+(`torch.set_num_threads`, `RAYON_NUM_THREADS`), interleaved (Rust, PyTorch, Rust, PyTorch, ...
+for `--rounds` rounds) so that both see the same machine load; the load average is recorded at
+each run. The first step of every Rust process and PyTorch's first step are warm-ups and are not
+counted; the summary is the median of the counted steps. Several `--rust-bin`s (e.g. a build
+before and after a change) are interleaved too.
 
 Usage (repository root):
   cargo build -p trainers --example sft_step_profile
   python3 scripts/bench/sft_step_reference.py --rust-bin target/debug/examples/sft_step_profile \
-      --config configs/t2l_sft_smollm2_minilm_m.toml --steps 3 --threads 1,2 [--json out.json]
+      --config configs/t2l_sft_smollm2_minilm_m.toml --steps 3 --rounds 2 --threads 1,2 \
+      [--rust-bin OTHER_BUILD] [--json out.json]
 Requirements: torch, transformers, gguf (tested with torch 2.15, transformers 5.x).
 """
 import argparse
@@ -104,65 +108,72 @@ def neftune_hook(_mod, _inp, out):
     return out + torch.zeros_like(out).uniform_(-mag, mag)
 
 
-def torch_steps(batch, steps, threads, repeat_interleave):
-    from transformers import AutoModelForCausalLM
+class TorchStep:
+    """The PyTorch side, set up once per thread count (model, hypernetwork, optimizer, batch)."""
 
-    torch.set_num_threads(threads)
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_pretrained(MODEL_DIR, gguf_file=GGUF, dtype=torch.float32)
-    model.train()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    model.model.embed_tokens.register_forward_hook(neftune_hook)
-    hr.EMB = batch["emb_dim"]
-    shapes = {"q_proj": (576, 576), "v_proj": (576, 192)}
-    hyper = hr.Hyper("M", model.config.num_hidden_layers, shapes)
-    hyper.train()
-    params = [p for p in hyper.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.01)
+    def __init__(self, batch, threads, repeat_interleave):
+        from transformers import AutoModelForCausalLM
 
-    rows = batch["rows"]
-    seq = batch["seq"]
-    ids = torch.full((len(rows), seq), batch["pad_id"], dtype=torch.long)
-    attn = torch.zeros((len(rows), seq), dtype=torch.long)
-    labels = torch.full((len(rows), seq), -100, dtype=torch.long)
-    for i, r in enumerate(rows):
-        t = torch.tensor(r["ids"])
-        ids[i, : len(t)] = t
-        attn[i, : len(t)] = 1
-        labels[i, r["n_prompt"]: len(t)] = t[r["n_prompt"]:]
-    emb = torch.tensor(batch["emb"], dtype=torch.float32)
+        torch.set_num_threads(threads)
+        torch.manual_seed(0)
+        model = AutoModelForCausalLM.from_pretrained(MODEL_DIR, gguf_file=GGUF, dtype=torch.float32)
+        model.train()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        model.model.embed_tokens.register_forward_hook(neftune_hook)
+        hr.EMB = batch["emb_dim"]
+        shapes = {"q_proj": (576, 576), "v_proj": (576, 192)}
+        hyper = hr.Hyper("M", model.config.num_hidden_layers, shapes)
+        hyper.train()
+        self.params = [p for p in hyper.parameters() if p.requires_grad]
+        self.opt = torch.optim.AdamW(self.params, lr=1e-4, weight_decay=0.01)
+        self.model, self.hyper, self.threads = model, hyper, threads
+        self.repeat_interleave = repeat_interleave
 
-    out = []
-    for step in range(steps):
-        w0, c0 = time.perf_counter(), time.process_time()
-        loras = gen_batched(hyper, emb)
-        handles = add_hooks(model, loras, repeat_interleave)
-        logits = model(input_ids=ids, attention_mask=attn).logits  # [bs, seq, V]
-        for h in handles:
-            h.remove()
-        shift_logits, shift_labels = logits[:, :-1], labels[:, 1:]
-        tok = F.cross_entropy(shift_logits.reshape(-1, shift_logits.size(-1)), shift_labels.reshape(-1),
-                              ignore_index=-100, label_smoothing=LABEL_SMOOTHING, reduction="none")
-        tok = tok.view(shift_labels.shape)
-        n = (shift_labels != -100).sum(1).clamp(min=1)
-        ce = (tok.sum(1) / n).mean()
-        l2 = sum(a.pow(2).mean() + b.pow(2).mean() for a, b in loras.values())
-        loss = ce + L2 * l2
-        loss.backward()
-        norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        w, c = time.perf_counter() - w0, time.process_time() - c0
-        print(f"  torch step {step}: loss {loss.item():.4f} grad norm {norm.item():.3f} "
-              f"wall {w:.3f} s cpu {c:.3f} s", flush=True)
-        out.append({"wall_s": w, "cpu_s": c})
-    return out
+        rows = batch["rows"]
+        seq = batch["seq"]
+        self.ids = torch.full((len(rows), seq), batch["pad_id"], dtype=torch.long)
+        self.attn = torch.zeros((len(rows), seq), dtype=torch.long)
+        self.labels = torch.full((len(rows), seq), -100, dtype=torch.long)
+        for i, r in enumerate(rows):
+            t = torch.tensor(r["ids"])
+            self.ids[i, : len(t)] = t
+            self.attn[i, : len(t)] = 1
+            self.labels[i, r["n_prompt"]: len(t)] = t[r["n_prompt"]:]
+        self.emb = torch.tensor(batch["emb"], dtype=torch.float32)
+
+    def steps(self, steps):
+        torch.set_num_threads(self.threads)
+        out = []
+        for step in range(steps):
+            w0, c0 = time.perf_counter(), time.process_time()
+            loras = gen_batched(self.hyper, self.emb)
+            handles = add_hooks(self.model, loras, self.repeat_interleave)
+            logits = self.model(input_ids=self.ids, attention_mask=self.attn).logits  # [bs, seq, V]
+            for h in handles:
+                h.remove()
+            shift_logits, shift_labels = logits[:, :-1], self.labels[:, 1:]
+            tok = F.cross_entropy(shift_logits.reshape(-1, shift_logits.size(-1)), shift_labels.reshape(-1),
+                                  ignore_index=-100, label_smoothing=LABEL_SMOOTHING, reduction="none")
+            tok = tok.view(shift_labels.shape)
+            n = (shift_labels != -100).sum(1).clamp(min=1)
+            ce = (tok.sum(1) / n).mean()
+            l2 = sum(a.pow(2).mean() + b.pow(2).mean() for a, b in loras.values())
+            loss = ce + L2 * l2
+            loss.backward()
+            norm = torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+            self.opt.step()
+            self.opt.zero_grad(set_to_none=True)
+            w, c = time.perf_counter() - w0, time.process_time() - c0
+            print(f"  torch step {step}: loss {loss.item():.4f} grad norm {norm.item():.3f} "
+                  f"wall {w:.3f} s cpu {c:.3f} s", flush=True)
+            out.append({"wall_s": w, "cpu_s": c})
+        return out
 
 
-def rust_steps(args, threads, dump):
+def rust_steps(args, binary, threads, dump):
     env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
-    cmd = [args.rust_bin, "t2l", args.config, "--steps", str(args.steps), "--first-step",
+    cmd = [binary, "t2l", args.config, "--steps", str(args.steps), "--first-step",
            str(args.first_step), "--repeat-batch"]
     if dump:
         cmd += ["--dump-batch", dump]
@@ -182,15 +193,24 @@ def rust_steps(args, threads, dump):
 
 
 def summary(steps):
-    warm = steps[1:] or steps
-    return {k: statistics.median(s[k] for s in warm) for k in ("wall_s", "cpu_s")}
+    """Medians over the counted steps (each run's first step is a warm-up)."""
+    return {k: statistics.median(s[k] for s in steps) for k in ("wall_s", "cpu_s")}
+
+
+def load_average():
+    return round(os.getloadavg()[0], 2)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rust-bin", required=True, help="the built sft_step_profile example")
+    ap.add_argument("--rust-bin", required=True, action="append",
+                    help="the built sft_step_profile example; repeat to interleave several builds "
+                         "(e.g. before and after a change); the first is compared with PyTorch")
     ap.add_argument("--config", default="configs/t2l_sft_smollm2_minilm_m.toml")
-    ap.add_argument("--steps", type=int, default=3, help="steps per run (the first is a warm-up)")
+    ap.add_argument("--steps", type=int, default=3,
+                    help="steps per run; the first step of every run is a warm-up, not counted")
+    ap.add_argument("--rounds", type=int, default=2,
+                    help="alternations per thread count: rust, (other rust builds,) torch, rust, ...")
     ap.add_argument("--first-step", type=int, default=0, help="which training batch to use")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--repeat-interleave", action="store_true",
@@ -198,24 +218,40 @@ def main():
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
     dump = os.path.join(tempfile.mkdtemp(), "batch.json")
+    bins = args.rust_bin
     results = []
     for i, threads in enumerate(int(t) for t in args.threads.split(",")):
-        print(f"== {threads} thread(s): rust", flush=True)
-        rust = rust_steps(args, threads, dump if i == 0 else None)
-        with open(dump) as f:
-            batch = json.load(f)
-        if i == 0:
-            toks = sum(len(r["ids"]) for r in batch["rows"])
-            print(f"batch: {len(batch['rows'])} rows padded to {batch['seq']}, {toks} tokens", flush=True)
-        print(f"== {threads} thread(s): torch", flush=True)
-        pt = torch_steps(batch, args.steps, threads, args.repeat_interleave)
-        r, p = summary(rust), summary(pt)
-        res = {"threads": threads, "rust": r, "torch": p,
-               "ratio_wall": r["wall_s"] / p["wall_s"], "ratio_cpu": r["cpu_s"] / p["cpu_s"],
-               "rust_steps": rust, "torch_steps": pt}
-        print(f"-> {threads} thread(s): rust {r['wall_s']:.2f} s wall / {r['cpu_s']:.2f} s cpu, "
-              f"torch {p['wall_s']:.2f} s wall / {p['cpu_s']:.2f} s cpu; rust/torch "
-              f"{res['ratio_wall']:.2f} (wall), {res['ratio_cpu']:.2f} (cpu)", flush=True)
+        rust = {b: [] for b in bins}
+        pt, loads, torch_side = [], [], None
+        for rnd in range(args.rounds):
+            for j, binary in enumerate(bins):
+                loads.append(load_average())
+                print(f"== {threads} thread(s), round {rnd}: rust {binary} (load {loads[-1]})", flush=True)
+                first = i == 0 and rnd == 0 and j == 0
+                rust[binary] += rust_steps(args, binary, threads, dump if first else None)[1:]
+            if torch_side is None:
+                with open(dump) as f:
+                    batch = json.load(f)
+                if i == 0:
+                    toks = sum(len(r["ids"]) for r in batch["rows"])
+                    print(f"batch: {len(batch['rows'])} rows padded to {batch['seq']}, {toks} tokens",
+                          flush=True)
+                torch_side = TorchStep(batch, threads, args.repeat_interleave)
+                torch_side.steps(1)  # first use: warm-up, not counted
+            loads.append(load_average())
+            print(f"== {threads} thread(s), round {rnd}: torch (load {loads[-1]})", flush=True)
+            pt += torch_side.steps(args.steps)[1:]
+        p = summary(pt)
+        res = {"threads": threads, "torch": p, "torch_steps": pt, "load_averages": loads, "rust": {}}
+        for binary in bins:
+            r = summary(rust[binary])
+            res["rust"][binary] = {"median": r, "ratio_wall": r["wall_s"] / p["wall_s"],
+                                   "ratio_cpu": r["cpu_s"] / p["cpu_s"], "steps": rust[binary]}
+            print(f"-> {threads} thread(s): rust {binary}: {r['wall_s']:.2f} s wall / {r['cpu_s']:.2f} s cpu, "
+                  f"torch {p['wall_s']:.2f} s wall / {p['cpu_s']:.2f} s cpu; rust/torch "
+                  f"{r['wall_s'] / p['wall_s']:.2f} (wall), {r['cpu_s'] / p['cpu_s']:.2f} (cpu) "
+                  f"[medians of {len(rust[binary])} and {len(pt)} steps; load {min(loads)}-{max(loads)}]",
+                  flush=True)
         results.append(res)
     if args.json:
         with open(args.json, "w") as f:
