@@ -1,6 +1,10 @@
 //! Both protocols and every condition on a tiny random Llama (byte-level tokens): the same run
 //! twice gives identical records, adapters change the numbers and leave the base untouched,
-//! T2L rows average over every description of their set (skipped without the benchmark data).
+//! T2L rows average over every description of their set, input-conditioned rows use one
+//! adapter per example generated from its prompt, and stopping choice replies at their first
+//! letter or digit judges them as the full replies (skipped without the benchmark data).
+
+use std::cell::RefCell;
 
 use burn::backend::Flex;
 use lora_core::{LoraAdapter, LoraConfig};
@@ -79,6 +83,10 @@ fn conditions_and_protocols_are_deterministic() {
                 set: DescriptionSet::Random,
                 generate: &gen_adapter,
             },
+            Method::InputConditioned {
+                name: "per-input".into(),
+                generate: &gen_adapter,
+            },
         ]
     };
     let a = run(&mut model, &methods());
@@ -93,7 +101,13 @@ fn conditions_and_protocols_are_deterministic() {
         assert!(s.protocol == Protocol::Generate || s.benchmark != Benchmark::Gsm8k);
         assert!((0.0..=1.0).contains(&s.accuracy));
     }
-    assert_eq!(a.scores.len(), 5 * (3 + 2));
+    assert_eq!(a.scores.len(), 6 * (3 + 2));
+    assert!(
+        a.records
+            .iter()
+            .filter(|r| r.method == "per-input (per-input adapters)")
+            .all(|r| r.description.is_none())
+    );
     let t2l: Vec<_> = a
         .records
         .iter()
@@ -145,7 +159,123 @@ fn conditions_and_protocols_are_deterministic() {
     };
     assert!(tokens("base + task description") > tokens("base model"));
     assert!(tokens("1-shot ICL") > tokens("base model"));
-    assert!(!a.model.is_empty() && a.markdown(Protocol::Loglik).lines().count() == 2 + 5);
+    assert!(!a.model.is_empty() && a.markdown(Protocol::Loglik).lines().count() == 2 + 6);
+}
+
+#[test]
+fn input_conditioned_rows_use_each_examples_own_adapter() {
+    let Ok(root) = trainers::data::tasks::data_root() else {
+        return;
+    };
+    let mut model = tiny_model();
+    let seen = RefCell::new(Vec::new());
+    let per_input = |prompt: &str| -> trainers::Result<LoraAdapter<B>> {
+        seen.borrow_mut().push(prompt.to_string());
+        Ok(adapter(&tiny_model(), prompt.len() as u64))
+    };
+    let benchmarks = [Benchmark::ArcEasy];
+    let opts = EvalOptions {
+        protocols: vec![Protocol::Loglik],
+        ..options()
+    };
+    let report = Evaluator::new(&mut model, &ByteEncoder, root.clone(), opts.clone())
+        .run(
+            "tiny",
+            &benchmarks,
+            &[Method::InputConditioned {
+                name: "hd".into(),
+                generate: &per_input,
+            }],
+        )
+        .unwrap();
+    // One adapter per evaluated example, from its prompt, in example order.
+    let set = trainers::eval::benchmark::load_eval(&root, Benchmark::ArcEasy).unwrap();
+    let keep = trainers::eval::benchmark::subsample(set.examples.len(), opts.limit, opts.seed);
+    let prompts: Vec<String> = keep
+        .iter()
+        .map(|&i| set.examples[i].prompt.clone())
+        .collect();
+    assert_eq!(*seen.borrow(), prompts);
+    assert_eq!(report.records.len(), prompts.len());
+    assert_eq!(report.methods, vec!["hd (per-input adapters)".to_string()]);
+    // Each record equals that example's record under its own adapter merged for the whole run.
+    for (i, &k) in keep.iter().enumerate() {
+        let row = set.examples[k].row;
+        let own = adapter(&tiny_model(), prompts[i].len() as u64);
+        let whole = Evaluator::new(&mut model, &ByteEncoder, root.clone(), opts.clone())
+            .run(
+                "tiny",
+                &benchmarks,
+                &[Method::Adapter {
+                    name: "own".into(),
+                    adapter: &own,
+                }],
+            )
+            .unwrap();
+        let want = whole.records.iter().find(|r| r.row == row).unwrap();
+        let got = &report.records[i];
+        assert_eq!(got.row, row);
+        assert_eq!(got.prediction, want.prediction);
+        let (g, w) = (
+            got.choice_logprobs.as_ref().unwrap(),
+            want.choice_logprobs.as_ref().unwrap(),
+        );
+        assert!(
+            g.iter().zip(w).all(|(x, y)| (x - y).abs() < 1e-4),
+            "{g:?} vs {w:?}"
+        );
+    }
+}
+
+#[test]
+fn choice_replies_stopped_at_their_first_letter_are_judged_as_full_replies() {
+    let Ok(root) = trainers::data::tasks::data_root() else {
+        return;
+    };
+    let mut model = tiny_model();
+    let shifted = adapter(&model, 7);
+    let run = |model: &mut base_llm::Llama<B>, stop_at_choice| {
+        let opts = EvalOptions {
+            protocols: vec![Protocol::Generate],
+            max_new_tokens: 12,
+            limit: Some(6),
+            stop_at_choice,
+            ..options()
+        };
+        Evaluator::new(model, &ByteEncoder, root.clone(), opts)
+            .run(
+                "tiny",
+                &BENCHMARKS,
+                &[
+                    Method::Base,
+                    Method::Adapter {
+                        name: "shifted".into(),
+                        adapter: &shifted,
+                    },
+                ],
+            )
+            .unwrap()
+    };
+    let short = run(&mut model, true);
+    let full = run(&mut model, false);
+    assert_eq!(short.records.len(), full.records.len());
+    assert_eq!(short.scores, full.scores);
+    let mut shorter = 0;
+    for (s, f) in short.records.iter().zip(&full.records) {
+        assert_eq!(
+            (s.row, s.correct, &s.prediction),
+            (f.row, f.correct, &f.prediction)
+        );
+        let (rs, rf) = (s.reply.as_ref().unwrap(), f.reply.as_ref().unwrap());
+        if s.benchmark == Benchmark::Gsm8k {
+            assert_eq!(rs, rf, "GSM8K replies are not cut");
+        } else {
+            assert!(rs.chars().count() <= rf.chars().count(), "{rs:?} vs {rf:?}");
+            shorter += usize::from(rs.chars().count() < rf.chars().count());
+        }
+    }
+    let replies: Vec<_> = full.records.iter().map(|r| r.reply.clone()).collect();
+    assert!(shorter > 0, "no choice reply was cut: {replies:?}");
 }
 
 #[test]

@@ -74,6 +74,20 @@ pub struct Score {
     pub accuracy_sum: Option<f64>,
 }
 
+/// A row's average accuracy over the benchmarks under one protocol, with its standard error
+/// ([`EvalReport::mean_with_error`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Average {
+    /// The method's label.
+    pub method: String,
+    /// The protocol.
+    pub protocol: Protocol,
+    /// Mean over the benchmarks of the per-benchmark accuracy.
+    pub mean: f64,
+    /// Its standard error.
+    pub std_error: f64,
+}
+
 /// Everything one evaluation run produced.
 #[derive(Debug, Clone, Serialize)]
 pub struct EvalReport {
@@ -144,6 +158,93 @@ impl EvalReport {
             .iter()
             .find(|s| s.method == method && s.benchmark == benchmark && s.protocol == protocol)
             .map(|s| s.accuracy)
+    }
+
+    /// A row's average accuracy over the benchmarks it was scored on under `protocol`, with its
+    /// standard error, `None` when nothing was scored.
+    ///
+    /// The examples are the sampling units: an example's score is its mean correctness over
+    /// the row's descriptions (T2L rows: the same example under each description is not an
+    /// independent sample), a benchmark's standard error is `√(Σ(xᵢ − x̄)² / n) / √n` over its
+    /// `n` examples (for 0/1 scores the binomial `√(p(1−p)/n)`), and the average's is
+    /// `√(Σ se_b²) / k` over its `k` benchmarks.
+    pub fn mean_with_error(&self, method: &str, protocol: Protocol) -> Option<(f64, f64)> {
+        let mut per_benchmark = Vec::new();
+        for &b in &self.benchmarks {
+            let mut by_row: std::collections::BTreeMap<usize, (usize, usize)> = Default::default();
+            for r in self
+                .records
+                .iter()
+                .filter(|r| r.method == method && r.benchmark == b && r.protocol == protocol)
+            {
+                let e = by_row.entry(r.row).or_default();
+                e.0 += usize::from(r.correct);
+                e.1 += 1;
+            }
+            if by_row.is_empty() {
+                continue;
+            }
+            let x: Vec<f64> = by_row.values().map(|&(c, n)| c as f64 / n as f64).collect();
+            let n = x.len() as f64;
+            let mean = x.iter().sum::<f64>() / n;
+            let var = x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+            per_benchmark.push((mean, var / n));
+        }
+        let k = per_benchmark.len() as f64;
+        (k > 0.0).then(|| {
+            let mean = per_benchmark.iter().map(|p| p.0).sum::<f64>() / k;
+            let var = per_benchmark.iter().map(|p| p.1).sum::<f64>();
+            (mean, var.sqrt() / k)
+        })
+    }
+
+    /// [`Self::mean_with_error`] of every row under every protocol of the run (rows and
+    /// protocols in order; cells without scores left out).
+    pub fn averages(&self) -> Vec<Average> {
+        let mut out = Vec::new();
+        for m in &self.methods {
+            for &p in &self.protocols {
+                if let Some((mean, std_error)) = self.mean_with_error(m, p) {
+                    out.push(Average {
+                        method: m.clone(),
+                        protocol: p,
+                        mean,
+                        std_error,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// The rows' averages over the benchmarks with their standard errors, one column per
+    /// protocol: `| 45.0 ± 7.1 |` in percent, `—` where nothing was scored.
+    pub fn markdown_averages(&self) -> String {
+        let mut s = String::from("| average ± standard error |");
+        for p in &self.protocols {
+            s.push_str(&format!(" {p} |"));
+        }
+        s.push_str("\n|---|");
+        for _ in &self.protocols {
+            s.push_str("---:|");
+        }
+        s.push('\n');
+        let averages = self.averages();
+        for m in &self.methods {
+            s.push_str(&format!("| {m} |"));
+            for &p in &self.protocols {
+                match averages.iter().find(|a| &a.method == m && a.protocol == p) {
+                    Some(a) => s.push_str(&format!(
+                        " {:.1} ± {:.1} |",
+                        100.0 * a.mean,
+                        100.0 * a.std_error
+                    )),
+                    None => s.push_str(" — |"),
+                }
+            }
+            s.push('\n');
+        }
+        s
     }
 
     /// The paper's table for one protocol: accuracy in percent, `—` where the protocol does not
@@ -278,6 +379,64 @@ mod tests {
         assert_eq!(report.accuracy("base", ArcEasy, Loglik), Some(0.5));
         assert!(report.markdown_cloze_sum().is_none());
         assert_eq!(report.markdown_tables().len(), 1);
+    }
+
+    #[test]
+    fn standard_errors_treat_examples_as_units() {
+        use Benchmark::*;
+        let at = |method: &str, b, row, correct| ExampleRecord {
+            row,
+            ..rec(method, b, Protocol::Loglik, correct)
+        };
+        // base: ArcE 1 of 4 rows right, PIQA 2 of 4. "t2l": two descriptions per row; ArcE rows
+        // 0 and 1 right under both, row 2 under one (0.5), row 3 under none.
+        let mut records = Vec::new();
+        for (row, c) in [true, false, false, false].into_iter().enumerate() {
+            records.push(at("base", ArcEasy, row, c));
+        }
+        for (row, c) in [true, true, false, false].into_iter().enumerate() {
+            records.push(at("base", Piqa, row, c));
+        }
+        for (row, cs) in [[true, true], [true, true], [true, false], [false, false]]
+            .into_iter()
+            .enumerate()
+        {
+            for c in cs {
+                records.push(at("t2l", ArcEasy, row, c));
+            }
+        }
+        let methods = vec!["base".to_string(), "t2l".to_string()];
+        let benchmarks = vec![ArcEasy, Piqa];
+        let report = EvalReport {
+            model: "m".into(),
+            seed: 0,
+            limit: None,
+            protocols: vec![Protocol::Loglik],
+            scores: EvalReport::score(&records, &methods, &benchmarks, &[Protocol::Loglik]),
+            methods,
+            benchmarks,
+            records,
+            sandbox: None,
+            seconds: 0.0,
+        };
+        let (m, se) = report.mean_with_error("base", Protocol::Loglik).unwrap();
+        assert!((m - 0.375).abs() < 1e-12);
+        // √(0.25·0.75/4 + 0.5·0.5/4) / 2
+        let want = ((0.1875f64 + 0.25) / 4.0).sqrt() / 2.0;
+        assert!((se - want).abs() < 1e-12, "{se} vs {want}");
+        // t2l on ArcE only: scores 1, 1, 0.5, 0 → mean 0.625, var (0.140625·2 + 0.015625 +
+        // 0.390625) / 4 = 0.171875, se √(0.171875 / 4).
+        let (m, se) = report.mean_with_error("t2l", Protocol::Loglik).unwrap();
+        assert!((m - 0.625).abs() < 1e-12);
+        assert!((se - (0.171875f64 / 4.0).sqrt()).abs() < 1e-12, "{se}");
+        assert!(report.mean_with_error("t2l", Protocol::Cloze).is_none());
+        assert!(report.mean_with_error("nobody", Protocol::Loglik).is_none());
+        assert_eq!(report.averages().len(), 2);
+        let md = report.markdown_averages();
+        let lines: Vec<&str> = md.lines().collect();
+        assert_eq!(lines[0], "| average ± standard error | loglik |");
+        assert_eq!(lines[2], format!("| base | 37.5 ± {:.1} |", 100.0 * want));
+        assert_eq!(lines[3], "| t2l | 62.5 ± 20.7 |");
     }
 
     #[test]

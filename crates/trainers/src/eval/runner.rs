@@ -45,6 +45,13 @@ pub struct EvalOptions {
     pub max_new_tokens: usize,
     /// Most generated tokens for GSM8K and code (the reference uses 512).
     pub max_new_tokens_long: usize,
+    /// Generate protocol, choice benchmarks: stop a reply at the first token that contains an
+    /// ASCII letter or digit. The reference's choice parser ([`crate::eval::parse::get_choice`])
+    /// reads only the first character left after trimming whitespace and punctuation marks,
+    /// which lies at or before that letter or digit, so the judgement equals that of the full
+    /// reply (the recorded reply is shorter) and the decode steps after it are skipped. Off:
+    /// every reply runs to `max_new_tokens` or a stop token.
+    pub stop_at_choice: bool,
     /// Limits of the code sandbox.
     pub sandbox: SandboxConfig,
     /// How the cloze protocol shows contexts to the model (plain text or the chat template).
@@ -60,6 +67,7 @@ impl Default for EvalOptions {
             batch_size: 8,
             max_new_tokens: 16,
             max_new_tokens_long: 512,
+            stop_at_choice: true,
             sandbox: SandboxConfig::default(),
             cloze_prompt: ClozePrompt::default(),
         }
@@ -93,6 +101,16 @@ pub enum Method<'a, B: Backend> {
         /// Description → adapter.
         generate: AdapterFn<'a, B>,
     },
+    /// One adapter per example, generated from the example's own prompt (the Listing-4 user
+    /// turn) instead of a task description: the Hyperdecoders baseline (reference
+    /// `--use_inp_as_desc`), for a hypernetwork trained with input conditioning. Each adapter is
+    /// merged for its example only (examples are scored one at a time).
+    InputConditioned {
+        /// Its label (e.g. `Hyperdecoders-M`).
+        name: String,
+        /// Example prompt → adapter.
+        generate: AdapterFn<'a, B>,
+    },
 }
 
 impl<B: Backend> Method<'_, B> {
@@ -104,6 +122,7 @@ impl<B: Backend> Method<'_, B> {
             Method::KShot(k) => format!("{k}-shot ICL"),
             Method::Adapter { name, .. } => format!("adapter {name}"),
             Method::T2l { set, .. } => format!("T2L ({set} descriptions)"),
+            Method::InputConditioned { name, .. } => format!("{name} (per-input adapters)"),
         }
     }
 }
@@ -214,6 +233,25 @@ impl<'a, B: Backend> Evaluator<'a, B> {
                 Method::KShot(k) => self.shots(set.benchmark, *k)?,
                 _ => (String::new(), String::new()),
             };
+            if let Method::InputConditioned { generate, .. } = method {
+                for example in &set.examples {
+                    let one = BenchmarkSet {
+                        benchmark: set.benchmark,
+                        split: set.split.clone(),
+                        examples: vec![example.clone()],
+                        skipped: 0,
+                    };
+                    let job = Job {
+                        method: method.label(),
+                        set: &one,
+                        context: String::new(),
+                        cloze_context: String::new(),
+                        description: None,
+                    };
+                    self.run_merged(&generate(&example.prompt)?, &job, &mut records)?;
+                }
+                continue;
+            }
             let job = Job {
                 method: method.label(),
                 set,
@@ -229,12 +267,7 @@ impl<'a, B: Backend> Evaluator<'a, B> {
                 _ => None,
             };
             match adapter {
-                Some(a) => {
-                    self.model.merge_adapter(&a)?;
-                    let result = self.run_job(&job, &mut records);
-                    self.model.unmerge_adapter()?;
-                    result?;
-                }
+                Some(a) => self.run_merged(&a, &job, &mut records)?,
                 None => self.run_job(&job, &mut records)?,
             }
         }
@@ -253,6 +286,19 @@ impl<'a, B: Backend> Evaluator<'a, B> {
             sandbox: self.sandbox.as_ref().map(Sandbox::isolation),
             seconds: start.elapsed().as_secs_f64(),
         })
+    }
+
+    /// Runs `job` with `adapter` merged, unmerging it afterwards also when the job fails.
+    fn run_merged(
+        &mut self,
+        adapter: &LoraAdapter<B>,
+        job: &Job<'_>,
+        records: &mut Vec<ExampleRecord>,
+    ) -> Result<()> {
+        self.model.merge_adapter(adapter)?;
+        let result = self.run_job(job, records);
+        self.model.unmerge_adapter()?;
+        result
     }
 
     /// The protocols that apply to a benchmark.
@@ -364,6 +410,9 @@ impl<'a, B: Backend> Evaluator<'a, B> {
                                 (self.options.max_new_tokens_long, vec!["```".to_string()])
                             }
                             AnswerKind::Number => (self.options.max_new_tokens_long, Vec::new()),
+                            AnswerKind::Choice if self.options.stop_at_choice => {
+                                (self.options.max_new_tokens, choice_stop_strings())
+                            }
                             _ => (self.options.max_new_tokens, Vec::new()),
                         };
                         let replies = generate_replies(
@@ -398,6 +447,15 @@ impl<'a, B: Backend> Evaluator<'a, B> {
         }
         Ok(())
     }
+}
+
+/// The stop strings of [`EvalOptions::stop_at_choice`]: every ASCII letter and digit.
+fn choice_stop_strings() -> Vec<String> {
+    ('a'..='z')
+        .chain('A'..='Z')
+        .chain('0'..='9')
+        .map(String::from)
+        .collect()
 }
 
 /// The answer as shown to the model (k-shot) and recorded as gold: the label for choices, the
