@@ -13,11 +13,14 @@
 //! | average LoRA | the element-wise mean of the A and B matrices of task-specific ("oracle") LoRAs trained on a few *training* tasks of the suite (`--oracle-tasks`) |
 //! | multi-task LoRA | one LoRA trained on all training tasks with the T2L runs' data, batches, steps and schedule |
 //! | T2L-L/M/S (eval descriptions) | one adapter per held-out description, the cell is the mean over them |
+//! | Hyperdecoders-M (per-input adapters) | a T2L-M trained with the same recipe but conditioned on each training row's own input (reference `--use_inp_as_desc`); evaluated with one adapter per example, generated from the example's prompt |
 //!
 //! Every protocol of the harness is scored (`generate`: greedy answer + the reference's parsing,
 //! the paper's; `loglik`: the answer label with the highest log-likelihood; `cloze`: the choice
 //! text with the highest log-likelihood per character), and for T2L the spread over the three
-//! descriptions (mean ± sample std, min–max of the benchmark average).
+//! descriptions (mean ± sample std, min–max of the benchmark average). Each row's average over
+//! the benchmarks is also given with its standard error (examples as the sampling units,
+//! `EvalReport::mean_with_error`).
 //!
 //! Trained artefacts are cached under `--work` (one directory per run, keyed by its full
 //! config): a rerun reuses them and only evaluates. Everything is seeded (training seed from the
@@ -61,7 +64,8 @@ use trainers::eval::report::EvalReport;
 use trainers::eval::runner::{EvalOptions, Evaluator, Method};
 use trainers::lora_sft::{LoraSftConfig, train_lora};
 use trainers::model_source::ModelSource;
-use trainers::t2l_sft::{T2lSftConfig, train_t2l_sft};
+use trainers::step_profile::process_cpu_seconds;
+use trainers::t2l_sft::{Conditioning, T2lSftConfig, train_t2l_sft};
 use trainers::task_embeddings::EmbeddingSource;
 
 type Train = Autodiff<Flex>;
@@ -106,6 +110,9 @@ struct Args {
     /// T2L head variants to train and evaluate.
     #[arg(long, value_delimiter = ',', default_value = "L,M,S")]
     variants: Vec<Variant>,
+    /// Leave out the Hyperdecoders row (a T2L-M trained and evaluated with input conditioning).
+    #[arg(long)]
+    no_hyperdecoders: bool,
     /// Protocols: comma-separated `generate`, `loglik`, `cloze`, or `both` (the paper's two) or
     /// `all`.
     #[arg(long, default_value = "all")]
@@ -131,6 +138,7 @@ struct Plan {
     oracle_batch: usize,
     lora_lr: f64,
     variants: Vec<Variant>,
+    hyperdecoders: bool,
     benchmarks: Vec<Benchmark>,
     limit: usize,
     protocols: Vec<Protocol>,
@@ -174,6 +182,7 @@ impl Plan {
             oracle_batch: if quick { 2 } else { 4 },
             lora_lr: args.lora_lr,
             variants: args.variants.clone(),
+            hyperdecoders: !args.no_hyperdecoders,
             benchmarks: Benchmark::parse_list(args.benchmarks.as_deref().unwrap_or(if quick {
                 QUICK_BENCHMARKS
             } else {
@@ -188,6 +197,7 @@ impl Plan {
     /// The T2L SFT config of one head variant.
     fn t2l_config(&self, base: &T2lSftConfig, variant: Variant, dir: &Path) -> T2lSftConfig {
         let mut cfg = base.clone();
+        cfg.conditioning = Conditioning::Description;
         cfg.hyper.variant = variant;
         cfg.run.steps = self.t2l_steps;
         cfg.run.out_dir = dir.to_path_buf();
@@ -214,6 +224,13 @@ impl Plan {
         }
     }
 
+    /// The Hyperdecoders baseline: the T2L-M run with input conditioning.
+    fn hyperdecoders_config(&self, base: &T2lSftConfig, dir: &Path) -> T2lSftConfig {
+        let mut cfg = self.t2l_config(base, Variant::M, dir);
+        cfg.conditioning = Conditioning::Input;
+        cfg
+    }
+
     fn oracle_settings(&self, model: &Path, seed: u64) -> OracleSettings {
         OracleSettings {
             model: model.to_path_buf(),
@@ -232,6 +249,7 @@ struct Trained {
     oracles: Vec<PathBuf>,
     multitask: PathBuf,
     t2l: Vec<(Variant, PathBuf)>,
+    hyperdecoders: Option<PathBuf>,
 }
 
 fn model_path(cfg: &T2lSftConfig) -> AnyResult<PathBuf> {
@@ -263,23 +281,38 @@ fn train(plan: &Plan, base: &T2lSftConfig, work: &Path, progress: bool) -> AnyRe
         Ok(train_lora::<Train>(&cfg, None, &device)?.adapter_dir)
     })?;
     log_run("multi-task LoRA", reused, t0);
-    let mut t2l = Vec::new();
-    for &v in &plan.variants {
+    let train_hyper = |what: &str, spec: T2lSftConfig| -> AnyResult<PathBuf> {
         let t0 = Instant::now();
-        let dir = work.join(format!("t2l_{v}_{}steps", plan.t2l_steps));
-        let spec = plan.t2l_config(base, v, &dir);
         let mut cfg = spec.clone();
         cfg.run.progress = progress;
-        let (hyper, reused) = cached(&dir, &spec, |_| {
+        let (hyper, reused) = cached(&spec.run.out_dir, &spec, |_| {
             Ok(train_t2l_sft::<Train>(&cfg, None, &device)?.hypermod_dir)
         })?;
-        log_run(&format!("T2L-{v}"), reused, t0);
-        t2l.push((v, hyper));
+        log_run(what, reused, t0);
+        Ok(hyper)
+    };
+    let mut t2l = Vec::new();
+    for &v in &plan.variants {
+        let dir = work.join(format!("t2l_{v}_{}steps", plan.t2l_steps));
+        t2l.push((
+            v,
+            train_hyper(&format!("T2L-{v}"), plan.t2l_config(base, v, &dir))?,
+        ));
     }
+    let hyperdecoders = if plan.hyperdecoders {
+        let dir = work.join(format!("hyperdecoders_M_{}steps", plan.t2l_steps));
+        Some(train_hyper(
+            "Hyperdecoders-M",
+            plan.hyperdecoders_config(base, &dir),
+        )?)
+    } else {
+        None
+    };
     Ok(Trained {
         oracles,
         multitask,
         t2l,
+        hyperdecoders,
     })
 }
 
@@ -309,6 +342,27 @@ fn eval_bar(what: &str, show: bool) -> ProgressBar {
 /// The label of a T2L variant's row.
 fn t2l_label(v: Variant) -> String {
     format!("T2L-{v} (eval descriptions)")
+}
+
+/// The name of the Hyperdecoders row (the evaluator adds "(per-input adapters)").
+const HYPERDECODERS: &str = "Hyperdecoders-M";
+
+/// Appends the rows of `part` to `report`, relabelled `label` when given.
+fn append(report: &mut EvalReport, part: EvalReport, label: Option<String>) {
+    report.seconds += part.seconds;
+    match label {
+        Some(label) => {
+            report.methods.push(label.clone());
+            report.records.extend(part.records.into_iter().map(|mut r| {
+                r.method = label.clone();
+                r
+            }));
+        }
+        None => {
+            report.methods.extend(part.methods);
+            report.records.extend(part.records);
+        }
+    }
 }
 
 /// Evaluates every row of the table; the T2L rows are evaluated one variant at a time and
@@ -360,9 +414,10 @@ fn evaluate(
         EmbeddingSource::Descriptions { embedder } => embedder.clone(),
         EmbeddingSource::OneHot => return Err("T2L needs embedding.kind = \"descriptions\"".into()),
     };
+    // One text embedder for every hypernetwork (they were all trained with it).
+    let bert = BertEmbedder::<Infer>::load(&embedder, &device)?;
     for (v, dir) in &trained.t2l {
-        let hyper = HyperModulator::<Infer>::open(dir, &device)?;
-        let pipeline = Pipeline::new(hyper, BertEmbedder::<Infer>::load(&embedder, &device)?)?;
+        let pipeline = Pipeline::new(HyperModulator::<Infer>::open(dir, &device)?, &bert)?;
         let generate =
             |d: &str| -> trainers::Result<LoraAdapter<Infer>> { Ok(pipeline.adapter(d)?) };
         let methods = [Method::T2l {
@@ -373,13 +428,21 @@ fn evaluate(
             .with_progress(eval_bar(&format!("T2L-{v}"), progress))
             .run(&name, &plan.benchmarks, &methods)?;
         eprintln!("evaluated T2L-{v} ({:.0} s)", part.seconds);
-        let label = t2l_label(*v);
-        report.methods.push(label.clone());
-        report.seconds += part.seconds;
-        report.records.extend(part.records.into_iter().map(|mut r| {
-            r.method = label.clone();
-            r
-        }));
+        append(&mut report, part, Some(t2l_label(*v)));
+    }
+    if let Some(dir) = &trained.hyperdecoders {
+        let pipeline = Pipeline::new(HyperModulator::<Infer>::open(dir, &device)?, &bert)?;
+        let generate =
+            |input: &str| -> trainers::Result<LoraAdapter<Infer>> { Ok(pipeline.adapter(input)?) };
+        let methods = [Method::InputConditioned {
+            name: HYPERDECODERS.into(),
+            generate: &generate,
+        }];
+        let part = Evaluator::new(&mut model, &codec, data_root.clone(), options.clone())
+            .with_progress(eval_bar(HYPERDECODERS, progress))
+            .run(&name, &plan.benchmarks, &methods)?;
+        eprintln!("evaluated {HYPERDECODERS} ({:.0} s)", part.seconds);
+        append(&mut report, part, None);
     }
     report.scores = EvalReport::score(
         &report.records,
@@ -392,6 +455,7 @@ fn evaluate(
 
 fn main() -> AnyResult<()> {
     let started = Instant::now();
+    let cpu_start = process_cpu_seconds();
     let args = Args::parse();
     let base: T2lSftConfig = load_config(&args.config)?;
     let plan = Plan::new(&args, &base)?;
@@ -407,8 +471,12 @@ fn main() -> AnyResult<()> {
 
     let trained = train(&plan, &base, &work, progress)?;
     let train_seconds = started.elapsed().as_secs_f64();
+    let train_cpu = process_cpu_seconds() - cpu_start;
     let report = evaluate(&plan, &base, &trained, progress)?;
+    let eval_cpu = process_cpu_seconds() - cpu_start - train_cpu;
     report.write(&work.join("eval"))?;
+    let average_table = report.markdown_averages();
+    println!("{average_table}");
 
     let tables: Vec<String> = plan.protocols.iter().map(|&p| report.markdown(p)).collect();
     let t2l_labels: Vec<String> = plan.variants.iter().map(|&v| t2l_label(v)).collect();
@@ -437,9 +505,10 @@ fn main() -> AnyResult<()> {
     }
     doc = doc.paragraph(format!(
         "{} examples per benchmark (seeded subsample, seed {}); T2L cells are the mean over each \
-         benchmark's 3 held-out `eval` descriptions. Training: {} T2L / multi-task LoRA steps of \
-         {} tasks × 1 example (≤ {} tokens); average LoRA = mean of {} oracle LoRAs ({}), {} steps \
-         of {} examples each.",
+         benchmark's 3 held-out `eval` descriptions; the Hyperdecoders row generates one adapter \
+         per example from the example's prompt. Training: {} T2L / Hyperdecoders / multi-task \
+         LoRA steps of {} tasks × 1 example (≤ {} tokens); average LoRA = mean of {} oracle LoRAs \
+         ({}), {} steps of {} examples each.",
         plan.limit,
         plan.eval_seed,
         plan.t2l_steps,
@@ -450,15 +519,22 @@ fn main() -> AnyResult<()> {
         plan.oracle_steps,
         plan.oracle_batch
     ));
+    doc = doc.paragraph(format!(
+        "Average over the benchmarks ± standard error (examples are the sampling units; a T2L \
+         example's score is its mean over the 3 descriptions):\n\n{average_table}"
+    ));
     for t in tables.iter().chain(&spreads) {
         doc = doc.paragraph(t.clone());
     }
     doc = doc.numbers(serde_json::json!({
         "plan": plan,
         "scores": report.scores,
+        "averages": report.averages(),
         "per_description": per_desc,
         "train_seconds": train_seconds,
         "eval_seconds": report.seconds,
+        "train_cpu_seconds": train_cpu,
+        "eval_cpu_seconds": eval_cpu,
     }));
     let stem = if args.quick {
         "table2_zeroshot_quick"
@@ -468,7 +544,8 @@ fn main() -> AnyResult<()> {
     let meta = RunMetadata::collect(started)
         .with_note("device: CPU, burn flex backend (dev profile, dependencies at opt-level 3)")
         .with_note(format!(
-            "training {train_seconds:.0} s (incl. reused runs), evaluation {:.0} s",
+            "training {train_seconds:.0} s wall / {train_cpu:.0} s CPU (incl. reused runs), \
+             evaluation {:.0} s wall / {eval_cpu:.0} s CPU (CPU: all threads of the process)",
             report.seconds
         ));
     let (md, json) = doc.write(&args.out, stem, &meta)?;

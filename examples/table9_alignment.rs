@@ -18,7 +18,7 @@
 //! `table9_alignment_quick` with `--quick`) and the full per-example records to `--records`.
 //!
 //! ```text
-//! cargo run --example table9_alignment -- --quick     # arc_easy,piqa, 4 examples each, loglik + cloze
+//! cargo run --example table9_alignment -- --quick     # arc_easy,winogrande, 4 examples each, every protocol
 //! cargo run --example table9_alignment               # 7 choice benchmarks, 16 examples each
 //! ```
 
@@ -41,6 +41,7 @@ use trainers::eval::benchmark::Benchmark;
 use trainers::eval::descriptions::DescriptionSet;
 use trainers::eval::protocol::Protocol;
 use trainers::eval::runner::{EvalOptions, Evaluator, Method};
+use trainers::step_profile::process_cpu_seconds;
 
 type B = Flex;
 type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
@@ -48,7 +49,8 @@ type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
 #[derive(Parser, Debug)]
 #[command(about = "Paper Table 9: T2L with train / eval / other-task / random-string descriptions")]
 struct Args {
-    /// Small run: arc_easy,boolq,piqa with 4 examples each.
+    /// Small run (a pipeline check, a few CPU minutes): arc_easy,winogrande (the benchmarks
+    /// with the shortest prompts) with 4 examples each, every protocol.
     #[arg(long)]
     quick: bool,
     /// Base model (GGUF).
@@ -66,17 +68,16 @@ struct Args {
     /// Data root (holding `benchmarks/` and `tasks/`); default `$T2L_DATA` or `../shared/data`.
     #[arg(long)]
     data: Option<PathBuf>,
-    /// Benchmarks, comma-separated (default: quick arc_easy,piqa; full the 7 choice
+    /// Benchmarks, comma-separated (default: quick arc_easy,winogrande; full the 7 choice
     /// benchmarks).
     #[arg(long)]
     benchmarks: Option<String>,
     /// Examples per benchmark, a seeded subsample (default: 4 quick, 16 full).
     #[arg(long)]
     limit: Option<usize>,
-    /// Protocols (generate, loglik, cloze, both, all; default: quick loglik,cloze — greedy
-    /// generation is the slow one — full all).
-    #[arg(long)]
-    protocol: Option<String>,
+    /// Protocols (generate, loglik, cloze, both, all).
+    #[arg(long, default_value = "all")]
+    protocol: String,
     /// Seed of subsamples and of the `other` descriptions.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -103,16 +104,12 @@ fn main() -> AnyResult<()> {
         "table9_alignment"
     };
     let benchmarks = Benchmark::parse_list(args.benchmarks.as_deref().unwrap_or(if args.quick {
-        "arc_easy,piqa"
+        "arc_easy,winogrande"
     } else {
         "arc_easy,arc_challenge,boolq,hellaswag,openbookqa,piqa,winogrande"
     }))?;
     let limit = args.limit.unwrap_or(if args.quick { 4 } else { 16 });
-    let protocols = Protocol::parse_set(args.protocol.as_deref().unwrap_or(if args.quick {
-        "loglik,cloze"
-    } else {
-        "all"
-    }))?;
+    let protocols = Protocol::parse_set(&args.protocol)?;
     let root = match &args.data {
         Some(d) => d.clone(),
         None => data_root()?,
@@ -217,6 +214,11 @@ fn main() -> AnyResult<()> {
         let t2l: Vec<String> = labels[1..].to_vec();
         doc = doc.paragraph(spread_markdown(&report, &t2l, p));
     }
+    doc = doc.paragraph(format!(
+        "Average over the benchmarks ± standard error (examples are the sampling units; a T2L \
+         example's score is its mean over the set's descriptions):\n\n{}",
+        report.markdown_averages()
+    ));
     let n_examples = report.records.len();
     doc = doc.paragraph(format!(
         "{n_examples} example evaluations in {:.0} s of evaluation; per-example records (replies, \
@@ -224,15 +226,23 @@ fn main() -> AnyResult<()> {
         report.seconds,
         records_dir.display()
     ));
+    let cpu = process_cpu_seconds();
     let numbers = serde_json::json!({
         "accuracy": numbers,
         "limit": limit,
         "seed": args.seed,
         "benchmarks": benchmarks.iter().map(|b| b.name()).collect::<Vec<_>>(),
         "scores": report.scores,
+        "averages": report.averages(),
         "evaluation_seconds": report.seconds,
+        "cpu_seconds": cpu,
     });
-    let meta = RunMetadata::collect(started).with_note("device: CPU, burn flex backend");
+    let meta = RunMetadata::collect(started)
+        .with_note("device: CPU, burn flex backend (dev profile, dependencies at opt-level 3)")
+        .with_note(format!(
+            "CPU time {cpu:.0} s (all threads of the process), evaluation {:.0} s wall",
+            report.seconds
+        ));
     let (md, json) = doc.numbers(numbers).write(&args.out, stem, &meta)?;
     eprintln!("wrote {} and {}", md.display(), json.display());
     Ok(())
