@@ -115,6 +115,48 @@ fn sft_and_recon_steps_on_tiny_shapes() {
 }
 
 #[test]
+fn prefill_decode_and_sft_step_with_a_half_precision_base() {
+    let f32_bytes = tiny_bench("prefill", &["--prompt-tokens", "8"])["base_weight_bytes"]
+        .as_f64()
+        .unwrap();
+    let v = tiny_bench("prefill", &["--prompt-tokens", "8", "--precision", "f16"]);
+    assert_eq!(v["results"][0]["case"], "tiny/f16/8tok");
+    // Everything but the f32 norm gains is stored in 2 bytes.
+    let f16_bytes = v["base_weight_bytes"].as_f64().unwrap();
+    assert!(f16_bytes < 0.55 * f32_bytes, "{f16_bytes} vs {f32_bytes}");
+    let v = tiny_bench(
+        "decode",
+        &[
+            "--prompt-tokens",
+            "4",
+            "--new-tokens",
+            "3",
+            "--precision",
+            "bf16-store",
+        ],
+    );
+    assert_eq!(v["results"][0]["case"], "tiny/bf16-store/4+3tok");
+    let v = tiny_bench(
+        "sft-step",
+        &[
+            "--seq",
+            "16",
+            "--response",
+            "4",
+            "--task-dim",
+            "8",
+            "--precision",
+            "bf16",
+        ],
+    );
+    assert_eq!(v["results"][0]["case"], "tiny/bf16/M/8tasks×16tok");
+    let out = t2l(&["bench", "prefill", "--tiny", "--precision", "fp8"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("unknown precision `fp8`"), "{err}");
+}
+
+#[test]
 fn precision_errors_within_their_tolerances() {
     let v = tiny_bench("precision", &[]);
     let rows = v["precision"].as_array().unwrap();

@@ -1,6 +1,7 @@
 //! End-to-end tests of `t2l run` on the real SmolLM2-135M-Instruct GGUF: greedy chat continuation
-//! equal to transformers' (`base-llm/tests/fixtures/model/smollm2_golden.json`), plain text,
-//! adapters merged in, and one-line errors with a non-zero exit.
+//! equal to transformers' (`base-llm/tests/fixtures/model/smollm2_golden.json`), also with a bf16
+//! base (`--precision bf16`), plain text, adapters merged in, and one-line errors with a non-zero
+//! exit.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -92,6 +93,12 @@ fn run_chat_greedy_json_matches_transformers() {
     );
     assert_eq!(v["finish_reason"], "max_new_tokens");
     assert!(v["tokens_per_second"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn run_with_a_bf16_base_gives_the_same_greedy_tokens() {
+    let v = chat_greedy_json(["--precision", "bf16"]);
+    assert_eq!(v["token_ids"].as_array().unwrap(), &golden_first_8());
 }
 
 #[test]

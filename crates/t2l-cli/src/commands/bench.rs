@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+use base_llm::BasePrecision;
 use burn::backend::Autodiff;
 use burn::prelude::*;
 use clap::{Args, Subcommand};
@@ -68,6 +69,10 @@ pub enum BenchKind {
         /// Prompt length.
         #[arg(long, default_value_t = 128)]
         prompt_tokens: usize,
+        /// Precision of the frozen base: f32, f16, bf16 (products in that type), f16-store,
+        /// bf16-store (stored reduced, multiplied in f32).
+        #[arg(long, default_value = "f32")]
+        precision: BasePrecision,
         /// Timing options.
         #[command(flatten)]
         run: RunOptions,
@@ -83,6 +88,10 @@ pub enum BenchKind {
         /// Decoded tokens per run.
         #[arg(long, default_value_t = 64)]
         new_tokens: usize,
+        /// Precision of the frozen base: f32, f16, bf16 (products in that type), f16-store,
+        /// bf16-store (stored reduced, multiplied in f32).
+        #[arg(long, default_value = "f32")]
+        precision: BasePrecision,
         /// Timing options.
         #[command(flatten)]
         run: RunOptions,
@@ -108,6 +117,10 @@ pub enum BenchKind {
         /// Head variant of the hypernetwork.
         #[arg(long, default_value = "M")]
         variant: Variant,
+        /// Precision of the frozen base: f32, f16, bf16 (products in that type), f16-store,
+        /// bf16-store (stored reduced, multiplied in f32).
+        #[arg(long, default_value = "f32")]
+        precision: BasePrecision,
         /// Timing options.
         #[command(flatten)]
         run: RunOptions,
@@ -181,6 +194,10 @@ pub struct BenchReport {
     /// For `precision`: the error of each reduced-precision case against f32.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub precision: Vec<PrecisionRow>,
+    /// For `prefill`, `decode` and `sft-step`: bytes of the base model's parameters in their
+    /// stored dtypes (`--precision`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_weight_bytes: Option<usize>,
 }
 
 /// Error of one reduced-precision case (`t2l bench precision`).
@@ -213,6 +230,14 @@ fn llm_source(model: &Option<PathBuf>, tiny: bool) -> Result<LlmSource, CliError
     Ok(LlmSource::File(path))
 }
 
+/// The case name of a base-model benchmark: the model, then the precision unless f32.
+fn case_name(source: &LlmSource, precision: BasePrecision) -> String {
+    match precision {
+        BasePrecision::F32 => source.name(),
+        p => format!("{}/{p}", source.name()),
+    }
+}
+
 impl BackendTask for Bench<'_> {
     type Output = BenchReport;
 
@@ -227,6 +252,7 @@ impl BackendTask for Bench<'_> {
         };
         let ceilings = measure_ceilings::<B>(&device, sizes, 1, iters.max(3))?;
         let mut precision = Vec::new();
+        let mut base_weight_bytes = None;
         let results = match self.kind {
             BenchKind::Generate { shape, variant, .. } => {
                 let shapes = match (opts.tiny, shape.is_empty()) {
@@ -252,13 +278,15 @@ impl BackendTask for Bench<'_> {
             BenchKind::Prefill {
                 model,
                 prompt_tokens,
+                precision,
                 ..
             } => {
                 let source = llm_source(model, opts.tiny)?;
-                let llm = source.load::<B>(&device)?;
+                let llm = source.load_with::<B>(&device, *precision)?;
+                base_weight_bytes = Some(llm.weight_bytes());
                 vec![bench_prefill(
                     &llm,
-                    &source.name(),
+                    &case_name(&source, *precision),
                     *prompt_tokens,
                     warmup,
                     iters,
@@ -269,13 +297,15 @@ impl BackendTask for Bench<'_> {
                 model,
                 prompt_tokens,
                 new_tokens,
+                precision,
                 ..
             } => {
                 let source = llm_source(model, opts.tiny)?;
-                let llm = source.load::<B>(&device)?;
+                let llm = source.load_with::<B>(&device, *precision)?;
+                base_weight_bytes = Some(llm.weight_bytes());
                 vec![bench_decode(
                     &llm,
-                    &source.name(),
+                    &case_name(&source, *precision),
                     *prompt_tokens,
                     *new_tokens,
                     warmup,
@@ -290,10 +320,12 @@ impl BackendTask for Bench<'_> {
                 response,
                 task_dim,
                 variant,
+                precision,
                 ..
             } => {
                 let source = llm_source(model, opts.tiny)?;
-                let llm = source.load::<Autodiff<B>>(&device)?;
+                let llm = source.load_with::<Autodiff<B>>(&device, *precision)?;
+                base_weight_bytes = Some(llm.weight_bytes());
                 let mut spec = SftStepSpec {
                     tasks: *tasks,
                     seq: *seq,
@@ -309,7 +341,7 @@ impl BackendTask for Bench<'_> {
                 }
                 vec![bench_sft_step(
                     &llm,
-                    &source.name(),
+                    &case_name(&source, *precision),
                     &spec,
                     warmup,
                     iters,
@@ -370,6 +402,7 @@ impl BackendTask for Bench<'_> {
             ceilings,
             results,
             precision,
+            base_weight_bytes,
         })
     }
 }
@@ -402,6 +435,12 @@ pub fn run(args: &BenchArgs, global: &GlobalArgs) -> Result<(), CliError> {
         c.bandwidth_gbps,
         (c.sizes.stream_elems * 4) >> 20,
     );
+    if let Some(bytes) = report.base_weight_bytes {
+        println!(
+            "base model weights: {:.1} MiB",
+            bytes as f64 / (1 << 20) as f64
+        );
+    }
     for m in &report.results {
         println!("{}", m.line());
     }

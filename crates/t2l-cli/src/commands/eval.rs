@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use base_llm::ModelBundle;
+use base_llm::{BasePrecision, ModelBundle};
 use burn::prelude::Backend;
 use clap::Args;
 use hypermod::HyperModulator;
@@ -35,6 +35,11 @@ pub struct EvalArgs {
     /// piqa, winogrande, humaneval, mbpp) or `all`.
     #[arg(long)]
     pub benchmarks: String,
+    /// Precision of the frozen base model's weights: f32, f16 or bf16 (products in that type:
+    /// what pays on GPUs), f16-store or bf16-store (stored reduced, multiplied in f32). Adapters
+    /// and hypernetworks stay f32.
+    #[arg(long, default_value = "f32")]
+    pub precision: BasePrecision,
     /// A PEFT adapter directory to evaluate (merged into the base model), as an extra row.
     #[arg(long, conflicts_with = "t2l")]
     pub adapter: Option<PathBuf>,
@@ -150,7 +155,7 @@ impl BackendTask for Eval<'_> {
             return Err(missing(dir, "T2L checkpoint directory"));
         }
 
-        let bundle = ModelBundle::<B>::load(&args.model, &device)?;
+        let bundle = ModelBundle::<B>::load_with(&args.model, &device, args.precision)?;
         let codec = ChatEncoder::new(bundle.tokenizer)?;
         let mut model = bundle.model;
         let adapter: Option<LoraAdapter<B>> = match &args.adapter {

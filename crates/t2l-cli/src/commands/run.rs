@@ -5,7 +5,9 @@
 
 use std::path::PathBuf;
 
-use base_llm::{Adapters, Completion, FinishReason, GenerationConfig, ModelBundle, Prompt};
+use base_llm::{
+    Adapters, BasePrecision, Completion, FinishReason, GenerationConfig, ModelBundle, Prompt,
+};
 use burn::prelude::Backend;
 use clap::Args;
 use hypermod::HyperModulator;
@@ -60,6 +62,11 @@ pub struct RunArgs {
     /// Nucleus sampling mass in (0, 1] (needs --temperature).
     #[arg(long, requires = "temperature")]
     pub top_p: Option<f32>,
+    /// Precision of the frozen base model's weights: f32, f16 or bf16 (products in that type:
+    /// what pays on GPUs), f16-store or bf16-store (stored reduced, multiplied in f32). Adapters
+    /// and hypernetworks stay f32.
+    #[arg(long, default_value = "f32")]
+    pub precision: BasePrecision,
 }
 
 /// What `t2l run --json` prints.
@@ -153,7 +160,7 @@ impl BackendTask for Run<'_> {
                 "--compare needs an adapter: --adapter DIR or --t2l CKPT --description TEXT".into(),
             ));
         }
-        let mut bundle = ModelBundle::<B>::load(&args.model, &device)?;
+        let mut bundle = ModelBundle::<B>::load_with(&args.model, &device, args.precision)?;
         let adapter: Option<LoraAdapter<B>> = match (&args.adapter, &args.t2l, &args.description) {
             (Some(dir), _, _) => Some(load_peft::<B>(dir, &device)?),
             (None, Some(ckpt), Some(description)) => {
