@@ -249,7 +249,9 @@ def main():
     results = []
     clock = "process CPU time" if args.cpu_time else "wall time"
     print(f"torch {torch.__version__}, {args.threads} threads, {clock}, median/min of {args.reps}")
-    for rows, k, cols in [(1024, 1024, 1024), (32, 512, 65536), (64, 512, 32768)]:
+    # square, then the Mistral L q head, M head and S head shapes
+    for rows, k, cols in [(1024, 1024, 1024), (32, 512, 65536), (64, 512, 32768),
+                          (512, 512, 4096)]:
         a, w = torch.randn(rows, k), torch.randn(cols, k)  # nn.Linear layout [out, in]
         med, best = timed(lambda: a @ w.T, args.reps)
         gf = 2 * rows * k * cols / best / 1e9
