@@ -217,6 +217,7 @@ impl BackendTask for Eval<'_> {
                 ..SandboxConfig::default()
             },
             cloze_prompt,
+            stop_at_choice: EvalOptions::default().stop_at_choice,
         };
         let bar = if global.quiet {
             ProgressBar::hidden()
