@@ -220,3 +220,27 @@ fn cloze_runs_are_deterministic_with_sum_and_norm_numbers() {
     assert_eq!(tables.len(), 2);
     assert!(tables[1].starts_with("| cloze (sum) | ArcE | WG | BQ | Avg. |"));
 }
+
+#[test]
+fn hellaswag_k_shot_reads_the_train_splits_schema() {
+    let Ok(root) = trainers::data::tasks::data_root() else {
+        return; // benchmark data not on this machine
+    };
+    // HellaSwag's train split has only `ctx` (no `activity_label`/`ctx_a`/`ctx_b`).
+    let options = EvalOptions {
+        protocols: vec![Protocol::Cloze],
+        limit: Some(1),
+        ..EvalOptions::default()
+    };
+    let mut model = tiny_model();
+    let report = Evaluator::new(&mut model, &ByteEncoder, root, options)
+        .run(
+            "tiny",
+            &[Benchmark::Hellaswag],
+            &[Method::Base, Method::KShot(1)],
+        )
+        .unwrap();
+    let tokens: Vec<usize> = report.records.iter().map(|r| r.prompt_tokens).collect();
+    assert_eq!(tokens.len(), 2);
+    assert!(tokens[1] > tokens[0], "{tokens:?}");
+}

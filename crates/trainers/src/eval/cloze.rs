@@ -155,7 +155,17 @@ pub fn cloze_choices(benchmark: Benchmark, row: &Value, at: &str) -> Result<Vec<
             vec![s("sol1")?.to_string(), s("sol2")?.to_string()],
         ),
         Benchmark::Hellaswag => {
-            let ctx = format!("{} {}", s("ctx_a")?, python_capitalize(s("ctx_b")?));
+            // The validation split has lm-eval's fields; the train split (k-shot examples) has
+            // only `ctx`, already `activity_label: ctx_a Ctx_b`.
+            let context = match (row.get("activity_label"), row.get("ctx_a")) {
+                (Some(_), Some(_)) => format!(
+                    "{}: {} {}",
+                    s("activity_label")?,
+                    s("ctx_a")?,
+                    python_capitalize(s("ctx_b")?)
+                ),
+                _ => s("ctx")?.to_string(),
+            };
             let endings = row
                 .get("endings")
                 .and_then(Value::as_array)
@@ -163,10 +173,7 @@ pub fn cloze_choices(benchmark: Benchmark, row: &Value, at: &str) -> Result<Vec<
                 .iter()
                 .map(|v| hellaswag_preprocess(v.as_str().unwrap_or_default()))
                 .collect();
-            shared(
-                hellaswag_preprocess(&format!("{}: {ctx}", s("activity_label")?)),
-                endings,
-            )
+            shared(hellaswag_preprocess(&context), endings)
         }
         Benchmark::Boolq => shared(
             format!("{}\nQuestion: {}?\nAnswer:", s("passage")?, s("question")?),
@@ -369,6 +376,24 @@ mod tests {
             "Roof shingle removal: A man is sitting on a roof. He"
         );
         assert_eq!(c[1].continuation, "starts pulling up roofing. x.");
+        // The train split (k-shot examples) has only `ctx`, already in that form.
+        let row = serde_json::json!({
+            "ctx": "Removing ice from car: Then, the man writes [title] over the snow. Then",
+            "endings": [", the man adds wax."], "label": 0
+        });
+        let c = cloze_choices(Benchmark::Hellaswag, &row, "r").unwrap();
+        assert_eq!(
+            c[0].context,
+            "Removing ice from car: Then, the man writes. over the snow. Then"
+        );
+        assert!(
+            cloze_choices(
+                Benchmark::Hellaswag,
+                &serde_json::json!({"endings": []}),
+                "r"
+            )
+            .is_err()
+        );
         let row = serde_json::json!({"passage": "P.", "question": "is it", "answer": true});
         let c = cloze_choices(Benchmark::Boolq, &row, "r").unwrap();
         assert_eq!(c[0].context, "P.\nQuestion: is it?\nAnswer:");
