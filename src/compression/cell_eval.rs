@@ -191,7 +191,7 @@ impl<B: Backend> CellEvaluator<'_, B> {
 }
 
 /// A stable-within-a-build hash of a file's bytes, as 16 hex digits.
-fn content_hash(path: &Path) -> Result<String> {
+pub(crate) fn content_hash(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let mut h = DefaultHasher::new();
     bytes.hash(&mut h);

@@ -9,6 +9,7 @@
 //!   error and the regenerated adapters.
 //! - [`recon_curve`]: the reconstruction objective against steps (table and plot).
 //! - [`cell_eval`]: one condition on one benchmark through the trainers' evaluator, cached.
+//! - [`heldout_loss`]: the training loss of each condition on an oracle's held-back rows.
 //! - [`oracle_match`]: how close the T2L rows come to the oracle row, with standard errors.
 //! - [`cache`]: outcomes cached by the spec that produced them.
 //!
@@ -17,6 +18,7 @@
 pub mod args;
 pub mod cache;
 pub mod cell_eval;
+pub mod heldout_loss;
 pub mod library;
 pub mod oracle_match;
 pub mod oracles;
