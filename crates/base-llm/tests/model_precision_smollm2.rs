@@ -3,6 +3,8 @@
 //! stated tolerances, the same greedy tokens, and LoRA-adapted logits (unmerged and merged) within
 //! the same tolerances. Measured values are in the comments next to each tolerance.
 
+mod model_support;
+
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -12,6 +14,7 @@ use base_llm::{Adapters, GenerationConfig, Llama};
 use burn::backend::Flex;
 use burn::prelude::*;
 use lora_core::{LoraAdapter, LoraConfig, LoraWeights};
+use model_support::max_diff;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 type B = Flex;
@@ -96,14 +99,6 @@ fn logits(model: &Llama<B>, prompt: &[u32], adapters: Adapters<'_, B>) -> Vec<f3
     let out = model.forward(ids, None, adapters).unwrap();
     assert_eq!(out.dtype(), burn::tensor::DType::F32, "logits are f32");
     out.into_data().to_vec::<f32>().unwrap()
-}
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 fn greedy(model: &Llama<B>, prompts: &[Vec<u32>]) -> Vec<Vec<u32>> {

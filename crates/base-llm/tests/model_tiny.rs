@@ -1,6 +1,8 @@
 //! The model on tiny random configs: caching, padding, adapters (merged, per row), typed errors,
 //! generation and scoring.
 
+mod model_support;
+
 use base_llm::{
     Adapters, Architecture, Error, FinishReason, GenerationConfig, KvCache, Llama, LlamaConfig,
     TrainOptions,
@@ -11,6 +13,7 @@ use burn::tensor::activation::log_softmax;
 use lora_core::{
     AdapterLayout, BatchedLoraAdapter, LoraAdapter, LoraConfig, LoraWeights, ModuleShape,
 };
+use model_support::max_diff;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 type B = Flex;
@@ -42,14 +45,6 @@ fn mask(rows: &[&[bool]]) -> Tensor<B, 2, Bool> {
 
 fn vec<const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
     t.into_data().to_vec::<f32>().unwrap()
-}
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 /// An adapter with random (non-zero) A and B on `targets`.
