@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Times the reference T2L hypernetwork maths (SakanaAI/text-to-lora @ 8ba7749,
-`hyper_modulator.py`: `task_encoder` + `gen_lora` over all layers) in PyTorch on CPU, for the
+`hyper_modulator.py`: `task_encoder` + `gen_lora` over all layers) in PyTorch on CPU or CUDA, for the
 same shapes as `benches/hypermod_generate.rs`, and measures this machine's f32 GEMM throughput.
 
 The maths is re-implemented here with the reference's structure (no reference code is needed):
@@ -12,6 +12,10 @@ caller does to write PEFT files: one contiguous tensor per layer, module and fac
 
 Weights are random (PyTorch default init, heads included): timing does not depend on values.
 Usage:  python3 scripts/bench/hypermod_reference.py [--threads 2] [--reps 20] [--json out.json]
+        [--device cpu|cuda]
+On CUDA (`--device cuda`, f32 like ours: the hypernetwork keeps f32 weights) every timed call is
+bracketed by `torch.cuda.synchronize()`, after two untimed warm-up calls; times are wall clock.
+The paired Rust command is `t2l --device cuda bench generate` (see docs/performance.md).
 
 Side by side with ours (`--rust BINARY`, the `hypermod_generate` bench executable): the rounds
 alternate ours (`T2L_BENCH_PLAIN=reps`, packed path, same thread count) and the reference, each
@@ -34,6 +38,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
+
+from bench_device import describe, pick_device, sync  # noqa: E402
 
 SHAPES = {
     "smollm2-135m": (30, {"q_proj": (576, 576), "v_proj": (576, 192)}),
@@ -86,18 +92,27 @@ class Hyper(nn.Module):
         freqs = torch.arange(RANK).float()[:, None] * inv_freq[None, :]
         emb = torch.cat((freqs, freqs), dim=-1)
         self.cos, self.sin = emb.cos(), emb.sin()
+        self.device = torch.device("cpu")
         self.eval()
+
+    def to_device(self, device):
+        """Moves the parameters and the constant tensors (offsets, rotary tables) to `device`."""
+        self.to(device)
+        self.offset = {m: (a.to(device), b.to(device)) for m, (a, b) in self.offset.items()}
+        self.cos, self.sin = self.cos.to(device), self.sin.to(device)
+        self.device = device
+        return self
 
     @torch.no_grad()
     def gen_lora(self, task_emb):
         """task_emb [1, E] -> {module: (A [L, r, d_in], B [L, d_out, r])}."""
         enc = self.task_encoder(task_emb)
-        layers = torch.arange(self.n_layers)
+        layers = torch.arange(self.n_layers, device=self.device)
         bs = self.n_layers
         out = {}
         for i, (m, (di, do)) in enumerate(self.shapes.items()):  # the reference's Python loop
             depth = self.layer_depth_encoder(layers)
-            typ = self.layer_type_encoder(torch.tensor([i])).expand(bs, -1)
+            typ = self.layer_type_encoder(torch.tensor([i], device=self.device)).expand(bs, -1)
             x = torch.cat([enc.expand(bs, -1), depth, typ], dim=-1)
             z = self.mlp1(self.mixer(x))
             head = self.heads[m]
@@ -144,15 +159,19 @@ def head_flops(variant, n_layers, shapes):
 
 
 CLOCK = time.perf_counter
+DEVICE = torch.device("cpu")
 
 
 def timed(fn, reps):
+    """Two untimed warm-up calls, then `reps` timed ones (synchronised on CUDA): (median, min) s."""
     fn()
     fn()
+    sync(DEVICE)
     times = []
     for _ in range(reps):
         t = CLOCK()
         fn()
+        sync(DEVICE)
         times.append(CLOCK() - t)
     return statistics.median(times), min(times)
 
@@ -235,40 +254,50 @@ def main():
                          "work per adapter, robust to other jobs on the machine)")
     ap.add_argument("--rust", help="our hypermod_generate bench executable: run side by side")
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds (with --rust)")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                    help="where the reference runs (f32 either way)")
     args = ap.parse_args()
+    global CLOCK, DEVICE
+    DEVICE = pick_device(args.device)
+    if args.cpu_time and DEVICE.type != "cpu":
+        ap.error("--cpu-time measures CPU work; on --device cuda only wall time is meaningful")
+    if args.rust and DEVICE.type != "cpu":
+        ap.error("--rust runs the CPU criterion bench; on CUDA run `t2l --device cuda bench "
+                 "generate` and this script with --device cuda one after the other")
     if args.rust:
         torch.set_num_threads(args.threads)
         torch.manual_seed(0)
         side_by_side(args)
         return
-    global CLOCK
     if args.cpu_time:
         CLOCK = time.process_time
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     results = []
     clock = "process CPU time" if args.cpu_time else "wall time"
-    print(f"torch {torch.__version__}, {args.threads} threads, {clock}, median/min of {args.reps}")
+    print(f"torch {torch.__version__}, {describe(DEVICE)}, {args.threads} threads, {clock}, "
+          f"median/min of {args.reps}")
     # square, then the Mistral L q head, M head and S head shapes
     for rows, k, cols in [(1024, 1024, 1024), (32, 512, 65536), (64, 512, 32768),
                           (512, 512, 4096)]:
-        a, w = torch.randn(rows, k), torch.randn(cols, k)  # nn.Linear layout [out, in]
+        a = torch.randn(rows, k, device=DEVICE)
+        w = torch.randn(cols, k, device=DEVICE)  # nn.Linear layout [out, in]
         med, best = timed(lambda: a @ w.T, args.reps)
         gf = 2 * rows * k * cols / best / 1e9
         print(f"gemm [{rows}x{k}]·[{k}x{cols}]: {med*1e3:.2f} / {best*1e3:.2f} ms, {gf:.1f} GFLOP/s (min)")
-        results.append({"what": "gemm", "m": rows, "k": k, "n": cols, "median_ms": med * 1e3,
+        results.append({"what": "gemm", "device": str(DEVICE), "m": rows, "k": k, "n": cols, "median_ms": med * 1e3,
                         "min_ms": best * 1e3, "gflops": gf})
     for shape, (n_layers, shapes) in SHAPES.items():
         for variant in ["L", "M", "S"]:
-            hyper = Hyper(variant, n_layers, shapes)
-            emb = torch.randn(1, EMB)
+            hyper = Hyper(variant, n_layers, shapes).to_device(DEVICE)
+            emb = torch.randn(1, EMB, device=DEVICE)
             raw = timed(lambda: hyper.gen_lora(emb), args.reps)
             full = timed(lambda: state_dict(hyper.gen_lora(emb)), args.reps)
             fl = head_flops(variant, n_layers, shapes)
             print(f"{shape:13s} {variant}: raw {raw[0]*1e3:7.2f} / {raw[1]*1e3:7.2f} ms, "
                   f"state dict {full[0]*1e3:7.2f} / {full[1]*1e3:7.2f} ms, head {fl/1e9:.3f} GFLOP "
                   f"({fl / full[1] / 1e9:.1f} GFLOP/s overall at min)")
-            results.append({"what": "generate", "shape": shape, "variant": variant,
+            results.append({"what": "generate", "device": str(DEVICE), "shape": shape, "variant": variant,
                             "raw_median_ms": raw[0] * 1e3, "raw_min_ms": raw[1] * 1e3,
                             "median_ms": full[0] * 1e3, "min_ms": full[1] * 1e3, "head_flops": fl})
     if args.json:

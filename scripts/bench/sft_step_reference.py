@@ -29,6 +29,16 @@ Usage (repository root):
   python3 scripts/bench/sft_step_reference.py --rust-bin target/debug/examples/sft_step_profile \
       --config configs/t2l_sft_smollm2_minilm_m.toml --steps 3 --rounds 2 --threads 1,2 \
       [--rust-bin OTHER_BUILD] [--json out.json]
+
+PyTorch alone (no `--rust-bin`), on CPU or a GPU, for the pair with `t2l [--device cuda] bench
+sft-step [--precision f32|bf16|f16]`: the batch is the one that bench builds (`--tasks 8 --seq 128
+--response 32 --task-dim 384` by default: token ids `3 + (i*7919 + 13) % (vocab - 3)` for positions
+row..row+seq of row `row`, the last `response` tokens targets, no padding, random normal task
+embeddings), and the frozen base is loaded in `--dtype` (the hypernetwork, its adapters' master
+weights and the loss stay f32; each hook casts A and B to the activations' dtype):
+  python3 scripts/bench/sft_step_reference.py --device cuda --dtype bfloat16 --steps 6 --json out.json
+On CUDA every step is bracketed by `torch.cuda.synchronize()`, the first step is a warm-up, and
+only wall time is reported (process CPU time measures the work on CPU only).
 Requirements: torch, transformers, gguf (tested with torch 2.15, transformers 5.x).
 """
 import argparse
@@ -51,6 +61,7 @@ import torch.nn.functional as F  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "scripts", "bench"))
 import hypermod_reference as hr  # noqa: E402
+from bench_device import DTYPES, cpu_clock_meaningful, describe, pick_device, sync  # noqa: E402
 
 ASSETS = os.environ.get("T2L_ASSETS", os.path.join(ROOT, "assets"))
 MODEL_DIR = os.path.join(ASSETS, "smollm2-135m-instruct")
@@ -66,10 +77,10 @@ def gen_batched(hyper, emb):
     The reference's training path: every (row, layer) pair of one module in one batched call."""
     bs, n = emb.shape[0], hyper.n_layers
     enc = hyper.task_encoder(emb).repeat_interleave(n, 0)  # [bs*L, D/2]
-    depth = hyper.layer_depth_encoder(torch.arange(n)).repeat(bs, 1)
+    depth = hyper.layer_depth_encoder(torch.arange(n, device=emb.device)).repeat(bs, 1)
     out = {}
     for i, (m, (di, do)) in enumerate(hyper.shapes.items()):
-        typ = hyper.layer_type_encoder(torch.tensor([i])).expand(bs * n, -1)
+        typ = hyper.layer_type_encoder(torch.tensor([i], device=emb.device)).expand(bs * n, -1)
         z = hyper.mlp1(hyper.mixer(torch.cat([enc, depth, typ], dim=-1)))
         head = hyper.heads[m]
         parts = []
@@ -90,6 +101,7 @@ def add_hooks(model, loras, repeat_interleave):
 
             def hook(_mod, inp, out, a=a, b=b):
                 x = F.dropout(inp[0], LORA_DROPOUT, training=True)
+                a, b = a.to(x.dtype), b.to(x.dtype)  # f32 adapters, reduced-precision base
                 if repeat_interleave:  # the reference's hooks.py
                     bs, seq, _ = x.shape
                     at = a.transpose(1, 2).repeat_interleave(seq, 0)  # [bs*seq, d_in, r]
@@ -111,24 +123,30 @@ def neftune_hook(_mod, _inp, out):
 class TorchStep:
     """The PyTorch side, set up once per thread count (model, hypernetwork, optimizer, batch)."""
 
-    def __init__(self, batch, threads, repeat_interleave):
+    def __init__(self, batch, threads, repeat_interleave, device=torch.device("cpu"),
+                 dtype=torch.float32):
         from transformers import AutoModelForCausalLM
+        from transformers.utils.quantization_config import GgufConfig
 
         torch.set_num_threads(threads)
         torch.manual_seed(0)
-        model = AutoModelForCausalLM.from_pretrained(MODEL_DIR, gguf_file=GGUF, dtype=torch.float32)
+        # dequantize=True: a plain dense base in `dtype` (never GGUF blocks kept packed)
+        model = AutoModelForCausalLM.from_pretrained(
+            MODEL_DIR, gguf_file=GGUF, dtype=dtype,
+            quantization_config=GgufConfig(dequantize=True)).to(device)
         model.train()
         for p in model.parameters():
             p.requires_grad_(False)
         model.model.embed_tokens.register_forward_hook(neftune_hook)
         hr.EMB = batch["emb_dim"]
         shapes = {"q_proj": (576, 576), "v_proj": (576, 192)}
-        hyper = hr.Hyper("M", model.config.num_hidden_layers, shapes)
+        hyper = hr.Hyper("M", model.config.num_hidden_layers, shapes).to_device(device)
         hyper.train()
         self.params = [p for p in hyper.parameters() if p.requires_grad]
         self.opt = torch.optim.AdamW(self.params, lr=1e-4, weight_decay=0.01)
         self.model, self.hyper, self.threads = model, hyper, threads
         self.repeat_interleave = repeat_interleave
+        self.device = device
 
         rows = batch["rows"]
         seq = batch["seq"]
@@ -141,11 +159,14 @@ class TorchStep:
             self.attn[i, : len(t)] = 1
             self.labels[i, r["n_prompt"]: len(t)] = t[r["n_prompt"]:]
         self.emb = torch.tensor(batch["emb"], dtype=torch.float32)
+        self.ids, self.attn, self.labels, self.emb = (t.to(device) for t in
+                                                      (self.ids, self.attn, self.labels, self.emb))
 
     def steps(self, steps):
         torch.set_num_threads(self.threads)
         out = []
         for step in range(steps):
+            sync(self.device)
             w0, c0 = time.perf_counter(), time.process_time()
             loras = gen_batched(self.hyper, self.emb)
             handles = add_hooks(self.model, loras, self.repeat_interleave)
@@ -153,6 +174,7 @@ class TorchStep:
             for h in handles:
                 h.remove()
             shift_logits, shift_labels = logits[:, :-1], self.labels[:, 1:]
+            shift_logits = shift_logits.float()  # the loss in f32 whatever the base's dtype
             tok = F.cross_entropy(shift_logits.reshape(-1, shift_logits.size(-1)), shift_labels.reshape(-1),
                                   ignore_index=-100, label_smoothing=LABEL_SMOOTHING, reduction="none")
             tok = tok.view(shift_labels.shape)
@@ -164,10 +186,14 @@ class TorchStep:
             norm = torch.nn.utils.clip_grad_norm_(self.params, 1.0)
             self.opt.step()
             self.opt.zero_grad(set_to_none=True)
+            sync(self.device)
             w, c = time.perf_counter() - w0, time.process_time() - c0
+            rec = {"wall_s": w}
+            if cpu_clock_meaningful(self.device):
+                rec["cpu_s"] = c
             print(f"  torch step {step}: loss {loss.item():.4f} grad norm {norm.item():.3f} "
-                  f"wall {w:.3f} s cpu {c:.3f} s", flush=True)
-            out.append({"wall_s": w, "cpu_s": c})
+                  + " ".join(f"{k[:-2]} {v:.4f} s" for k, v in rec.items()), flush=True)
+            out.append(rec)
         return out
 
 
@@ -194,7 +220,47 @@ def rust_steps(args, binary, threads, dump):
 
 def summary(steps):
     """Medians over the counted steps (each run's first step is a warm-up)."""
-    return {k: statistics.median(s[k] for s in steps) for k in ("wall_s", "cpu_s")}
+    return {k: statistics.median(s[k] for s in steps) for k in ("wall_s", "cpu_s") if k in steps[0]}
+
+
+def bench_batch(tasks, seq, response, task_dim, vocab, seed=0):
+    """The batch `t2l bench sft-step` trains on (t2l_bench::SftStepSpec::batch and
+    t2l_bench::llm::prompt_ids), in this script's dumped-batch format; embeddings random normal."""
+    if tasks < 1 or not 1 <= response < seq:
+        sys.exit(f"error: need tasks >= 1 and 1 <= response < seq (got {tasks}, {seq}, {response})")
+    span = max(vocab - 3, 1)
+    rows = [{"ids": [3 + (i * 7919 + 13) % span for i in range(row, row + seq)],
+             "n_prompt": seq - response} for row in range(tasks)]
+    gen = torch.Generator().manual_seed(seed)
+    emb = torch.randn(tasks, task_dim, generator=gen).tolist()
+    return {"rows": rows, "seq": seq, "pad_id": 0, "emb": emb, "emb_dim": task_dim}
+
+
+def torch_only(args):
+    """PyTorch alone on `--device` with the `t2l bench sft-step` batch: per-step times, tokens/s."""
+    device = pick_device(args.device)
+    vocab = 49152  # SmolLM2-135M-Instruct
+    batch = bench_batch(args.tasks, args.seq, args.response, args.task_dim, vocab)
+    threads = int(args.threads.split(",")[0])
+    print(f"torch {torch.__version__}, {describe(device)}, base {args.dtype}, {threads} thread(s), "
+          f"batch {args.tasks} tasks x {args.seq} tokens ({args.response} targets), load "
+          f"{load_average()}", flush=True)
+    step = TorchStep(batch, threads, args.repeat_interleave, device, DTYPES[args.dtype])
+    step.steps(1)  # warm-up, not counted
+    counted = step.steps(args.steps)
+    med = summary(counted)
+    tokens = args.tasks * args.seq
+    res = {"device": describe(device), "dtype": args.dtype, "threads": threads, "tasks": args.tasks,
+           "seq": args.seq, "response": args.response, "task_dim": args.task_dim,
+           "median": med, "tokens_per_s": tokens / med["wall_s"], "steps": counted,
+           "load_average": load_average()}
+    if device.type == "cuda":
+        res["peak_gpu_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+    print(f"-> torch {med['wall_s']:.4f} s per step (median of {len(counted)}, wall), "
+          f"{res['tokens_per_s']:.0f} tokens/s", flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(res, f, indent=1)
 
 
 def load_average():
@@ -203,9 +269,10 @@ def load_average():
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rust-bin", required=True, action="append",
-                    help="the built sft_step_profile example; repeat to interleave several builds "
-                         "(e.g. before and after a change); the first is compared with PyTorch")
+    ap.add_argument("--rust-bin", action="append",
+                    help="the built sft_step_profile example (CPU); repeat to interleave several "
+                         "builds (e.g. before and after a change); the first is compared with "
+                         "PyTorch. Without it: PyTorch alone on the `t2l bench sft-step` batch")
     ap.add_argument("--config", default="configs/t2l_sft_smollm2_minilm_m.toml")
     ap.add_argument("--steps", type=int, default=3,
                     help="steps per run; the first step of every run is a warm-up, not counted")
@@ -216,7 +283,21 @@ def main():
     ap.add_argument("--repeat-interleave", action="store_true",
                     help="the reference's literal repeat_interleave hook instead of a batched matmul")
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                    help="PyTorch's device (cuda only without --rust-bin)")
+    ap.add_argument("--dtype", choices=sorted(DTYPES), default="float32",
+                    help="dtype of the frozen base (t2l's --precision f32|f16|bf16)")
+    ap.add_argument("--tasks", type=int, default=8, help="without --rust-bin: batch rows")
+    ap.add_argument("--seq", type=int, default=128, help="without --rust-bin: tokens per row")
+    ap.add_argument("--response", type=int, default=32, help="without --rust-bin: targets per row")
+    ap.add_argument("--task-dim", type=int, default=384, help="without --rust-bin: embedding width")
     args = ap.parse_args()
+    if not args.rust_bin:
+        torch_only(args)
+        return
+    if args.device != "cpu" or args.dtype != "float32":
+        ap.error("--rust-bin runs the CPU (flex, f32) trainer example; for CUDA or another dtype "
+                 "leave it out and run `t2l --device cuda bench sft-step` beside this script")
     dump = os.path.join(tempfile.mkdtemp(), "batch.json")
     bins = args.rust_bin
     results = []
