@@ -13,9 +13,8 @@ use base_llm::precision::{BasePrecision, HalfType, PrecisionMode};
 use base_llm::{Adapters, GenerationConfig, Llama};
 use burn::backend::Flex;
 use burn::prelude::*;
-use lora_core::{LoraAdapter, LoraConfig, LoraWeights};
+use lora_core::LoraAdapter;
 use model_support::max_diff;
-use rand::{Rng, SeedableRng, rngs::StdRng};
 
 type B = Flex;
 
@@ -160,31 +159,14 @@ fn half_precision_logits_and_greedy_tokens_stay_within_tolerance_of_f32() {
 
 /// A LoRA on q/v of every layer with random A `U(±1/√d_in)` and B `U(±0.05)`, α = 2r.
 fn random_adapter(model: &Llama<B>, seed: u64) -> LoraAdapter<B> {
-    let targets = vec!["q_proj".to_string(), "v_proj".to_string()];
-    let layout = model.adapter_layout(&targets).unwrap();
-    let r = 8;
-    let config = LoraConfig::new(r, 2.0 * r as f64, targets);
-    let mut rng = StdRng::seed_from_u64(seed);
-    let l = layout.n_layers;
-    let modules = layout
-        .modules
-        .iter()
-        .map(|m| {
-            let bound = 1.0 / (m.d_in as f32).sqrt();
-            let a: Vec<f32> = (0..l * r * m.d_in)
-                .map(|_| rng.random_range(-bound..bound))
-                .collect();
-            let b: Vec<f32> = (0..l * m.d_out * r)
-                .map(|_| rng.random_range(-0.05..0.05))
-                .collect();
-            let w = LoraWeights {
-                a: Tensor::from_data(TensorData::new(a, [l, r, m.d_in]), &Default::default()),
-                b: Tensor::from_data(TensorData::new(b, [l, m.d_out, r]), &Default::default()),
-            };
-            (m.name.clone(), w)
-        })
-        .collect();
-    LoraAdapter::new(config, layout, modules).unwrap()
+    model_support::random_adapter(
+        model,
+        &["q_proj", "v_proj"],
+        8,
+        seed,
+        |d_in| 1.0 / (d_in as f32).sqrt(),
+        0.05,
+    )
 }
 
 #[test]

@@ -10,11 +10,8 @@ use base_llm::{
 use burn::backend::Flex;
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
-use lora_core::{
-    AdapterLayout, BatchedLoraAdapter, LoraAdapter, LoraConfig, LoraWeights, ModuleShape,
-};
+use lora_core::{AdapterLayout, BatchedLoraAdapter, LoraAdapter, LoraConfig, ModuleShape};
 use model_support::max_diff;
-use rand::{Rng, SeedableRng, rngs::StdRng};
 
 type B = Flex;
 
@@ -47,31 +44,9 @@ fn vec<const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
     t.into_data().to_vec::<f32>().unwrap()
 }
 
-/// An adapter with random (non-zero) A and B on `targets`.
+/// An adapter with random (non-zero) A and B, `U(±0.5)`, on `targets`.
 fn random_adapter(model: &Llama<B>, targets: &[&str], r: usize, seed: u64) -> LoraAdapter<B> {
-    let targets: Vec<String> = targets.iter().map(|s| s.to_string()).collect();
-    let layout = model.adapter_layout(&targets).unwrap();
-    let config = LoraConfig::new(r, 2.0 * r as f64, targets.clone());
-    let mut rng = StdRng::seed_from_u64(seed);
-    let l = layout.n_layers;
-    let modules = layout
-        .modules
-        .iter()
-        .map(|m| {
-            let a: Vec<f32> = (0..l * r * m.d_in)
-                .map(|_| rng.random_range(-0.5..0.5))
-                .collect();
-            let b: Vec<f32> = (0..l * m.d_out * r)
-                .map(|_| rng.random_range(-0.5..0.5))
-                .collect();
-            let w = LoraWeights {
-                a: Tensor::from_data(TensorData::new(a, [l, r, m.d_in]), &dev()),
-                b: Tensor::from_data(TensorData::new(b, [l, m.d_out, r]), &dev()),
-            };
-            (m.name.clone(), w)
-        })
-        .collect();
-    LoraAdapter::new(config, layout, modules).unwrap()
+    model_support::random_adapter(model, targets, r, seed, |_| 0.5, 0.5)
 }
 
 const ALL: [&str; 7] = [
