@@ -115,6 +115,15 @@ pub enum Error {
     /// The text embedder of the generation pipeline failed.
     #[error("text embedder: {0}")]
     Embedder(String),
+    /// The CPU lacks an instruction-set extension that a requested packed CPU path needs
+    /// ([`crate::packed::PackedHyper::with_precision`]); nothing falls back silently.
+    #[error("packed CPU path: {what} needs the CPU feature `{feature}`, which this CPU lacks")]
+    CpuFeature {
+        /// The missing feature, as `is_x86_feature_detected!` names it (`avx512f`, `avx512bf16`).
+        feature: &'static str,
+        /// What needed it.
+        what: String,
+    },
 }
 
 fn join(problems: &[TensorProblem]) -> String {

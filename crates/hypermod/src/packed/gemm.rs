@@ -3,8 +3,13 @@
 //! with the bias as the accumulators' start. Used for the heads and the trunk's Linear layers of
 //! the packed generation path; a generic GEMM re-packs the weight on every call, which for the
 //! heads' few-row shapes is a large part of its time.
+//!
+//! The opt-in bf16 compute precision ([`WeightStorage::Bf16`]) packs pairs of k instead and runs
+//! `vdpbf16ps` ([`super::gemm_bf16`]); the panel driver, prefetching and epilogues are shared.
 
 use std::ops::Range;
+
+use super::gemm_bf16;
 
 /// Outputs per packed panel (three 16-lane vectors).
 pub const NR: usize = 48;
@@ -15,34 +20,37 @@ pub const MR: usize = 8;
 /// straddles two lines, so no vector load of the kernel is split.
 #[derive(Debug, Clone, Copy)]
 #[repr(C, align(64))]
-struct Line([f32; 16]);
+pub(super) struct Line([f32; 16]);
 
-/// `len` zeros in cache-line-aligned storage (rounded up to whole lines).
-fn aligned_zeros(len: usize) -> Vec<Line> {
+/// `len` zeros (f32 slots) in cache-line-aligned storage (rounded up to whole lines).
+pub(super) fn aligned_zeros(len: usize) -> Vec<Line> {
     vec![Line([0.0; 16]); len.div_ceil(16)]
 }
 
-fn values(lines: &[Line]) -> &[f32] {
+pub(super) fn values(lines: &[Line]) -> &[f32] {
     // SAFETY: `Line` is `repr(C)` over `[f32; 16]` (size 64, no padding), so a slice of lines
     // is `16·len` contiguous, initialised f32 values.
     unsafe { std::slice::from_raw_parts(lines.as_ptr().cast(), lines.len() * 16) }
 }
 
-fn values_mut(lines: &mut [Line]) -> &mut [f32] {
+pub(super) fn values_mut(lines: &mut [Line]) -> &mut [f32] {
     // SAFETY: as in `values`, with exclusive access.
     unsafe { std::slice::from_raw_parts_mut(lines.as_mut_ptr().cast(), lines.len() * 16) }
 }
 
-fn halves_mut(lines: &mut [Line]) -> &mut [u16] {
+pub(super) fn halves_mut(lines: &mut [Line]) -> &mut [u16] {
     // SAFETY: `Line` is 64 bytes of plain data without padding; any bit pattern is a valid
     // `u16`, and `u16`'s alignment (2) divides the line's (64).
     unsafe { std::slice::from_raw_parts_mut(lines.as_mut_ptr().cast(), lines.len() * 32) }
 }
 
-/// How a packed layer stores its weights. The product always accumulates in f32 from the f32
+/// How a packed layer stores its weights, and so in what precision it multiplies. The product
+/// always accumulates in f32. [`WeightStorage::F32`] and [`WeightStorage::F16`] multiply the f32
 /// activations; [`WeightStorage::F16`] halves the bytes streamed per weight (what bounds the
 /// few-row head GEMMs) at the cost of rounding each weight to f16 (relative error ≤ 2⁻¹¹,
 /// weights below 6.1e-5 in magnitude lose relative precision as f16 subnormals).
+/// [`WeightStorage::Bf16`] is a change of *arithmetic*: weights and activations both rounded
+/// to bf16.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WeightStorage {
     /// f32 weights: the default; the packed path then equals the generic one up to summation
@@ -51,6 +59,12 @@ pub enum WeightStorage {
     F32,
     /// IEEE f16 weights (round to nearest even), widened to f32 in registers (`vcvtph2ps`).
     F16,
+    /// bf16 compute: weights stored as bf16 (round to nearest even) in pairs along k (an odd
+    /// k padded with a zero), each GEMM's input activations rounded to bf16 the same way, the
+    /// pair products summed into f32 accumulators by `vdpbf16ps`; bias and epilogue in f32.
+    /// Each output moves by at most about `2⁻⁸·Σ|x_i·w_i|` from the f32 product. Needs
+    /// AVX512-BF16 ([`bf16_supported`]).
+    Bf16,
 }
 
 impl WeightStorage {
@@ -58,7 +72,16 @@ impl WeightStorage {
     fn bytes(self) -> usize {
         match self {
             Self::F32 => 4,
-            Self::F16 => 2,
+            Self::F16 | Self::Bf16 => 2,
+        }
+    }
+
+    /// Bytes of one packed panel of `NR` outputs over `k` inputs (bf16: `k` rounded up to
+    /// whole pairs).
+    fn panel_bytes(self, k: usize) -> usize {
+        match self {
+            Self::Bf16 => k.div_ceil(2) * 2 * NR * self.bytes(),
+            _ => k * NR * self.bytes(),
         }
     }
 }
@@ -77,12 +100,10 @@ pub(crate) struct PackedLinear {
 }
 
 impl PackedLinear {
-    /// Packs `weight [out, k]` (row-major, PyTorch's `nn.Linear` layout) and its bias, f32.
-    pub(crate) fn pack(weight: &[f32], bias: Option<&[f32]>, out: usize, k: usize) -> Self {
-        Self::pack_as(weight, bias, out, k, WeightStorage::F32)
-    }
-
-    /// [`Self::pack`] with the weights stored as `storage` (the bias stays f32).
+    /// Packs `weight [out, k]` (row-major, PyTorch's `nn.Linear` layout) and its bias (f32),
+    /// the weights stored as `storage` (bf16 only where [`bf16_supported`]: its GEMMs assert it).
+    ///
+    /// [`bf16_supported`]: super::bf16_supported
     pub(crate) fn pack_as(
         weight: &[f32],
         bias: Option<&[f32]>,
@@ -114,6 +135,7 @@ impl PackedLinear {
                 }
                 panels
             }
+            WeightStorage::Bf16 => gemm_bf16::pack_pairs(weight, out, k),
         };
         let mut padded = aligned_zeros(n_panels * NR);
         if let Some(b) = bias {
@@ -159,11 +181,12 @@ impl PackedLinear {
         }
         assert!(ldx >= self.k && x.len() >= (rows - 1) * ldx + self.k);
         assert!(ldy >= self.out && y.len() >= (rows - 1) * ldy + self.out);
+        let x = Operand::new(self, x, ldx, rows);
         for p in 0..self.n_panels() {
-            // SAFETY: checked above: `x` holds `rows` rows of `k` values at stride `ldx`, `y`
-            // holds `rows` rows at stride `ldy ≥ out` and panel `p` touches columns
-            // `p·NR..min((p+1)·NR, out)` only.
-            unsafe { self.panel(p, x.as_ptr(), ldx, rows, y.as_mut_ptr(), ldy, epilogue) }
+            // SAFETY: checked above: `x` holds `rows` rows of `k` values at stride `ldx` (or
+            // their bf16 pairs, `Operand`), `y` holds `rows` rows at stride `ldy ≥ out` and
+            // panel `p` touches columns `p·NR..min((p+1)·NR, out)` only.
+            unsafe { self.panel(p, x.ptr(), x.stride(), rows, y.as_mut_ptr(), ldy, epilogue) }
         }
     }
 
@@ -198,6 +221,8 @@ impl PackedLinear {
         let threads = threads.clamp(1, work.len());
         let per = work.len().div_ceil(threads);
         let out = SendPtr(y.as_mut_ptr());
+        let x = Operand::new(self, x, ldx, rows);
+        let (x, ldx) = (&x, x.stride());
         std::thread::scope(|s| {
             let chunks: Vec<_> = work.chunks(per).collect();
             let last = chunks.len() - 1;
@@ -212,7 +237,7 @@ impl PackedLinear {
                         unsafe {
                             self.panel(
                                 *p,
-                                x.as_ptr().add(r.start * ldx),
+                                x.ptr().add(r.start * ldx),
                                 ldx,
                                 r.len(),
                                 out.get().add(r.start * ldy),
@@ -232,9 +257,10 @@ impl PackedLinear {
     }
 
     /// # Safety
-    /// `x` holds `rows` rows of `k` values at stride `ldx`; `y` has `rows` rows at stride `ldy`
-    /// with columns `p·NR..min((p+1)·NR, out)` writable; `p < n_panels()`; AVX-512F is available (the
-    /// only constructor path, `PackedHyper::new`, checks it).
+    /// `x` holds `rows` rows of `k` values at stride `ldx` (for bf16 storage: `k/2` rounded up
+    /// bf16 pairs, [`Operand`]); `y` has `rows` rows at stride `ldy` with columns
+    /// `p·NR..min((p+1)·NR, out)` writable; `p < n_panels()`; AVX-512F is available (the only
+    /// constructor path, `PackedHyper::with_precision`, checks it, and AVX512-BF16 for bf16).
     #[allow(clippy::too_many_arguments)]
     unsafe fn panel(
         &self,
@@ -246,13 +272,12 @@ impl PackedLinear {
         ldy: usize,
         epilogue: Epilogue,
     ) {
-        let bytes = self.storage.bytes();
         unsafe {
             kernel::panel(
                 self.panels
                     .as_ptr()
                     .cast::<u8>()
-                    .add(p * self.k * NR * bytes),
+                    .add(p * self.storage.panel_bytes(self.k)),
                 self.storage,
                 values(&self.bias).as_ptr().add(p * NR),
                 x,
@@ -264,6 +289,43 @@ impl PackedLinear {
                 (self.out - p * NR).min(NR),
                 epilogue,
             )
+        }
+    }
+}
+
+/// A GEMM's left operand as the kernel reads it: the f32 rows themselves, or (bf16 compute)
+/// their bf16 pairs, converted once per GEMM call.
+enum Operand<'a> {
+    /// f32 rows and their stride.
+    F32(&'a [f32], usize),
+    /// bf16 pairs (two per f32 slot) and the row stride in pairs.
+    Pairs(Vec<Line>, usize),
+}
+
+impl<'a> Operand<'a> {
+    /// `rows` rows of `x` (stride `ldx`) as `lin` reads them.
+    fn new(lin: &PackedLinear, x: &'a [f32], ldx: usize, rows: usize) -> Self {
+        match lin.storage {
+            WeightStorage::Bf16 => {
+                let (pairs, stride) = gemm_bf16::to_pairs(x, ldx, rows, lin.k);
+                Self::Pairs(pairs, stride)
+            }
+            _ => Self::F32(x, ldx),
+        }
+    }
+
+    /// First row (4-byte elements: f32 values or bf16 pairs).
+    fn ptr(&self) -> *const f32 {
+        match self {
+            Self::F32(x, _) => x.as_ptr(),
+            Self::Pairs(p, _) => values(p).as_ptr(),
+        }
+    }
+
+    /// Row stride in 4-byte elements.
+    fn stride(&self) -> usize {
+        match self {
+            Self::F32(_, s) | Self::Pairs(_, s) => *s,
         }
     }
 }
@@ -308,6 +370,12 @@ unsafe impl Sync for SendPtr {}
 unsafe impl Send for SendPtr {}
 
 /// Whether this CPU runs the packed kernel (x86-64 with AVX-512F).
+///
+/// ```
+/// // The packed path needs AVX-512F; without it `PackedHyper::new` returns `None`.
+/// let fast = hypermod::packed::cpu_supported();
+/// # let _ = fast;
+/// ```
 pub fn cpu_supported() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
@@ -320,14 +388,20 @@ pub fn cpu_supported() -> bool {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod kernel {
+pub(super) mod kernel {
     use std::arch::x86_64::*;
 
     use super::{Epilogue, MR, NR, WeightStorage};
+    use crate::packed::gemm_bf16;
 
     /// Prefetch distance in the packed panel, in k-steps (measured best of 8, 16, 32, 64 on the
     /// `[32×512]·[512×65536]` head shape).
     const PREFETCH_STEPS: usize = 8;
+
+    /// The kernel's storage codes (its const parameter).
+    const F32: u8 = 0;
+    const F16: u8 = 1;
+    const BF16: u8 = 2;
 
     /// One panel for all rows: blocks of `MR` rows, the remainder block smaller.
     ///
@@ -353,10 +427,13 @@ mod kernel {
         unsafe {
             match storage {
                 WeightStorage::F32 => {
-                    panel_avx512::<false>(panel, bias, x, ldx, k, rows, y, ldy, cols, epilogue)
+                    panel_avx512::<F32>(panel, bias, x, ldx, k, rows, y, ldy, cols, epilogue)
                 }
                 WeightStorage::F16 => {
-                    panel_avx512::<true>(panel, bias, x, ldx, k, rows, y, ldy, cols, epilogue)
+                    panel_avx512::<F16>(panel, bias, x, ldx, k, rows, y, ldy, cols, epilogue)
+                }
+                WeightStorage::Bf16 => {
+                    panel_avx512::<BF16>(panel, bias, x, ldx, k, rows, y, ldy, cols, epilogue)
                 }
             }
         }
@@ -368,16 +445,47 @@ mod kernel {
     /// units are (the few-row head shapes would otherwise alternate between memory-bound and
     /// compute-bound phases).
     #[derive(Clone, Copy)]
-    struct NextPanel {
+    pub(in crate::packed) struct NextPanel {
         /// First line of the next panel to fetch in this block.
         start: *const i8,
         /// Lines per k-step (1..=3).
         per_step: usize,
     }
 
+    /// The prefetches of k-step `step` (at `w`, `step_bytes` long) of a block: this panel
+    /// `PREFETCH_STEPS` steps ahead into L1 (past the panel's end this reaches the next panel;
+    /// a prefetch never faults, hence the wrapping addresses) and the block's share of the next
+    /// panel into L2 (see [`NextPanel`]).
+    #[inline(always)]
+    pub(in crate::packed) fn prefetch_step(
+        w: *const u8,
+        step_bytes: usize,
+        pf: NextPanel,
+        step: usize,
+    ) {
+        let ahead = w.wrapping_add(PREFETCH_STEPS * step_bytes) as *const i8;
+        for line in 0..step_bytes.div_ceil(64) {
+            // SAFETY: a prefetch is a hint; it never faults, whatever the address.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64 * line)) };
+        }
+        let far = pf.start.wrapping_add(64 * pf.per_step * step);
+        for j in 0..pf.per_step {
+            // SAFETY: as above.
+            unsafe { _mm_prefetch::<_MM_HINT_T1>(far.wrapping_add(64 * j)) };
+        }
+    }
+
+    /// Bytes of one k-step of a panel with storage code `S` (bf16: one pair of k).
+    const fn step_bytes(s: u8) -> usize {
+        match s {
+            F16 => NR * 2,
+            _ => NR * 4,
+        }
+    }
+
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn panel_avx512<const F16: bool>(
+    unsafe fn panel_avx512<const S: u8>(
         panel: *const u8,
         bias: *const f32,
         x: *const f32,
@@ -396,12 +504,12 @@ mod kernel {
         };
         let masks = [lanes(0), lanes(1), lanes(2)];
         let blocks = rows.div_ceil(MR).max(1);
-        let step_bytes = NR * if F16 { 2 } else { 4 };
-        let lines = (k * step_bytes).div_ceil(64);
+        let steps = if S == BF16 { k.div_ceil(2) } else { k };
+        let lines = (steps * step_bytes(S)).div_ceil(64);
         // Past the last panel this points beyond the storage: prefetches never fault, hence
         // the wrapping arithmetic.
-        let next = panel.wrapping_add(k * step_bytes) as *const i8;
-        let per_step = lines.div_ceil(k * blocks).max(1);
+        let next = panel.wrapping_add(steps * step_bytes(S)) as *const i8;
+        let per_step = lines.div_ceil(steps * blocks).max(1);
         let mut r0 = 0;
         let mut bi = 0;
         while r0 < rows {
@@ -413,14 +521,14 @@ mod kernel {
             };
             unsafe {
                 match m {
-                    8 => block::<8, F16>(panel, bias, xb, ldx, k, yb, ldy, masks, pf, epilogue),
-                    7 => block::<7, F16>(panel, bias, xb, ldx, k, yb, ldy, masks, pf, epilogue),
-                    6 => block::<6, F16>(panel, bias, xb, ldx, k, yb, ldy, masks, pf, epilogue),
-                    5 => block::<5, F16>(panel, bias, xb, ldx, k, yb, ldy, masks, pf, epilogue),
-                    4 => block::<4, F16>(panel, bias, xb, ldx, k, yb, ldy, masks, pf, epilogue),
-                    3 => block::<3, F16>(panel, bias, xb, ldx, k, yb, ldy, masks, pf, epilogue),
-                    2 => block::<2, F16>(panel, bias, xb, ldx, k, yb, ldy, masks, pf, epilogue),
-                    _ => block::<1, F16>(panel, bias, xb, ldx, k, yb, ldy, masks, pf, epilogue),
+                    8 => block::<8, S>(panel, bias, xb, ldx, steps, yb, ldy, masks, pf, epilogue),
+                    7 => block::<7, S>(panel, bias, xb, ldx, steps, yb, ldy, masks, pf, epilogue),
+                    6 => block::<6, S>(panel, bias, xb, ldx, steps, yb, ldy, masks, pf, epilogue),
+                    5 => block::<5, S>(panel, bias, xb, ldx, steps, yb, ldy, masks, pf, epilogue),
+                    4 => block::<4, S>(panel, bias, xb, ldx, steps, yb, ldy, masks, pf, epilogue),
+                    3 => block::<3, S>(panel, bias, xb, ldx, steps, yb, ldy, masks, pf, epilogue),
+                    2 => block::<2, S>(panel, bias, xb, ldx, steps, yb, ldy, masks, pf, epilogue),
+                    _ => block::<1, S>(panel, bias, xb, ldx, steps, yb, ldy, masks, pf, epilogue),
                 }
             }
             r0 += m;
@@ -429,16 +537,17 @@ mod kernel {
     }
 
     /// `M` rows × `NR` outputs in 3·M zmm accumulators, initialised with the bias; stored
-    /// through `masks` (one per vector).
+    /// through `masks` (one per vector). `steps` k-steps (bf16: pairs of k, the block then
+    /// being `gemm_bf16::block`).
     #[target_feature(enable = "avx512f")]
     #[inline]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn block<const M: usize, const F16: bool>(
+    unsafe fn block<const M: usize, const S: u8>(
         panel: *const u8,
         bias: *const f32,
         x: *const f32,
         ldx: usize,
-        k: usize,
+        steps: usize,
         y: *mut f32,
         ldy: usize,
         masks: [__mmask16; 3],
@@ -451,24 +560,35 @@ mod kernel {
                 _mm512_loadu_ps(bias.add(16)),
                 _mm512_loadu_ps(bias.add(32)),
             ];
-            let mut acc = [b; M];
-            let step_bytes = NR * if F16 { 2 } else { 4 };
-            for kk in 0..k {
-                let w = panel.add(kk * step_bytes);
-                // The heads' few-row shapes are bound by streaming the weights: fetch the panel
-                // `PREFETCH_STEPS` ahead (past the panel's end this reaches the next panel;
-                // a prefetch never faults, hence the wrapping address).
-                let ahead = w.wrapping_add(PREFETCH_STEPS * step_bytes) as *const i8;
-                _mm_prefetch::<_MM_HINT_T0>(ahead);
-                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64));
-                if !F16 {
-                    _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(128));
-                }
-                let far = pf.start.wrapping_add(64 * pf.per_step * kk);
-                for j in 0..pf.per_step {
-                    _mm_prefetch::<_MM_HINT_T1>(far.wrapping_add(64 * j));
-                }
-                let (w0, w1, w2) = if F16 {
+            let acc = if S == BF16 {
+                // SAFETY (of the call): the caller guarantees AVX512-BF16 for bf16 storage
+                // (`PackedLinear::panel`); `x` then holds bf16 pairs.
+                gemm_bf16::block::<M>(panel, [b; M], x.cast(), ldx, steps, pf)
+            } else {
+                products::<M, S>(panel, [b; M], x, ldx, steps, pf)
+            };
+            finish::<M>(acc, y, ldy, masks, epilogue);
+        }
+    }
+
+    /// `acc += x·Wᵀ` over `steps` k-steps of an f32 or f16 panel (the f32 activations
+    /// broadcast per row).
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn products<const M: usize, const S: u8>(
+        panel: *const u8,
+        mut acc: [[__m512; 3]; M],
+        x: *const f32,
+        ldx: usize,
+        steps: usize,
+        pf: NextPanel,
+    ) -> [[__m512; 3]; M] {
+        unsafe {
+            for kk in 0..steps {
+                let w = panel.add(kk * step_bytes(S));
+                // The heads' few-row shapes are bound by streaming the weights.
+                prefetch_step(w, step_bytes(S), pf, kk);
+                let (w0, w1, w2) = if S == F16 {
                     let h = w.cast::<__m256i>();
                     (
                         _mm512_cvtph_ps(_mm256_loadu_si256(h)),
@@ -490,6 +610,24 @@ mod kernel {
                     a[2] = _mm512_fmadd_ps(w2, xv, a[2]);
                 }
             }
+            acc
+        }
+    }
+
+    /// The block's epilogue and masked store: `acc` (`M` rows × `NR`) to `y` (stride `ldy`).
+    ///
+    /// # Safety
+    /// AVX-512F; `y` has `M` rows of stride `ldy` with the lanes of `masks` writable.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn finish<const M: usize>(
+        mut acc: [[__m512; 3]; M],
+        y: *mut f32,
+        ldy: usize,
+        masks: [__mmask16; 3],
+        epilogue: Epilogue,
+    ) {
+        unsafe {
             match epilogue {
                 Epilogue::Store => {}
                 Epilogue::Silu => {
@@ -611,26 +749,65 @@ mod tests {
         v / (1.0 + (-v).exp())
     }
 
+    /// `v` rounded to bf16 (nearest even) and back.
+    fn bf16_round(v: &[f32]) -> Vec<f32> {
+        v.iter()
+            .map(|&v| half::bf16::from_f32(v).to_f32())
+            .collect()
+    }
+
     #[test]
     fn epilogues_match_their_definitions_and_write_only_out_columns() {
         if !cpu_supported() {
             return;
         }
-        // out = 100: two full panels and a partial one; rows = 11: a block of 8 and one of 3.
+        // out = 100: two full panels and a partial one; rows = 11: a block of 8 and one of 3;
+        // k = 37: odd (bf16 pads the last pair) and not a multiple of 32 (bf16 chunks).
         let (k, out, rows, ldy) = (37, 100, 11, 103);
         let w: Vec<f32> = (0..out * k)
             .map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.02)
             .collect();
         let b: Vec<f32> = (0..out).map(|i| (i as f32 - 50.0) * 0.1).collect();
         let x: Vec<f32> = (0..rows * k)
-            .map(|i| ((i * 13 % 29) as f32 - 14.0) * 0.3)
+            .map(|i| ((i * 13 % 29) as f32 - 14.0) * 0.3 + 0.0123)
             .collect();
-        let lin = PackedLinear::pack(&w, Some(&b), out, k);
-        let want = naive(&w, &b, &x, k, out, rows);
+        let storages = [WeightStorage::F32, WeightStorage::F16, WeightStorage::Bf16];
+        for storage in storages {
+            // What each precision computes exactly: f16 rounds the weights, bf16 both sides.
+            let want = match storage {
+                WeightStorage::F32 => naive(&w, &b, &x, k, out, rows),
+                WeightStorage::F16 => {
+                    let w16: Vec<f32> =
+                        w.iter().map(|&v| half::f16::from_f32(v).to_f32()).collect();
+                    naive(&w16, &b, &x, k, out, rows)
+                }
+                WeightStorage::Bf16 if super::super::bf16_supported() => {
+                    naive(&bf16_round(&w), &b, &bf16_round(&x), k, out, rows)
+                }
+                WeightStorage::Bf16 => continue,
+            };
+            let lin = PackedLinear::pack_as(&w, Some(&b), out, k, storage);
+            check_epilogues(&lin, &x, k, rows, out, ldy, &want, storage);
+        }
+    }
+
+    /// Every epilogue of `lin` on `x` against `want` (the exact product), and no write
+    /// outside columns `0..out`.
+    #[allow(clippy::too_many_arguments)]
+    fn check_epilogues(
+        lin: &PackedLinear,
+        x: &[f32],
+        k: usize,
+        rows: usize,
+        out: usize,
+        ldy: usize,
+        want: &[f64],
+        storage: WeightStorage,
+    ) {
         let start: Vec<f32> = (0..rows * ldy).map(|i| (i % 7) as f32 - 3.0).collect();
         for epilogue in [Epilogue::Store, Epilogue::Silu, Epilogue::AddSilu] {
             let mut y = start.clone();
-            lin.forward(&x, k, rows, &mut y, ldy, epilogue);
+            lin.forward(x, k, rows, &mut y, ldy, epilogue);
             let mut worst = 0f64;
             for r in 0..rows {
                 for c in 0..ldy {
@@ -648,8 +825,12 @@ mod tests {
                     worst = worst.max((got - expect).abs() / expect.abs().max(1.0));
                 }
             }
-            // f32 accumulation over k = 37 terms of magnitude ≤ 4.
-            assert!(worst < 1e-5, "{epilogue:?}: worst relative error {worst}");
+            // f32 accumulation over k = 37 terms of magnitude ≤ 4 (bf16 × bf16 products are
+            // exact in f32).
+            assert!(
+                worst < 1e-5,
+                "{storage:?} {epilogue:?}: worst relative error {worst}"
+            );
         }
     }
 
@@ -663,7 +844,7 @@ mod tests {
         let eye: Vec<f32> = (0..k * k)
             .map(|i| f32::from(u8::from(i / k == i % k)))
             .collect();
-        let lin = PackedLinear::pack(&eye, None, k, k);
+        let lin = PackedLinear::pack_as(&eye, None, k, k, WeightStorage::F32);
         let x: Vec<f32> = (0..rows * k)
             .map(|i| (i as f32 - (rows * k / 2) as f32) * 0.0031)
             .collect();

@@ -12,8 +12,13 @@
 //! Available on x86-64 CPUs with AVX-512F ([`PackedHyper::new`] returns `None` elsewhere; use
 //! [`HyperModulator::generate`] there). Results equal the generic path up to float summation
 //! order and the `exp` of SiLU (≤ 1e-5 in the tests).
+//!
+//! Opt-in reduced precision ([`HyperPrecision`], f32 stays the default): f16 head weights, or
+//! bf16 *compute* (weights and activations rounded to bf16, f32 accumulation; AVX512-BF16) for
+//! the heads and/or the trunk.
 
 mod gemm;
+mod gemm_bf16;
 mod heads;
 mod rows;
 mod trunk;
@@ -22,11 +27,43 @@ use burn::prelude::*;
 use lora_core::{BatchedLoraAdapter, BatchedLoraWeights};
 
 pub use gemm::{MR, NR, WeightStorage, cpu_supported};
+pub use gemm_bf16::bf16_supported;
 use heads::PackedHead;
 use trunk::{HostTrunk, host_vec};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::HyperModulator;
+
+/// The precision of each part of the packed path: how the head weights and the trunk's Linear
+/// weights are stored, and so how they multiply ([`WeightStorage`]). LayerNorms, biases, SiLU,
+/// residual adds and the adapters themselves are f32 in every precision.
+///
+/// ```
+/// use hypermod::packed::{HyperPrecision, WeightStorage};
+/// assert_eq!(HyperPrecision::default(), HyperPrecision::F32);
+/// let heads_only = HyperPrecision { heads: WeightStorage::Bf16, trunk: WeightStorage::F32 };
+/// assert_ne!(heads_only, HyperPrecision::BF16);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HyperPrecision {
+    /// The heads' weights (the GEMMs that write the adapters).
+    pub heads: WeightStorage,
+    /// Every Linear layer of the trunk (task encoder, mixer, `mlp1`–`mlp3`).
+    pub trunk: WeightStorage,
+}
+
+impl HyperPrecision {
+    /// f32 everywhere: the default, equal to the generic path up to summation order.
+    pub const F32: Self = Self {
+        heads: WeightStorage::F32,
+        trunk: WeightStorage::F32,
+    };
+    /// bf16 compute everywhere (heads and trunk; needs AVX512-BF16): a numerics change.
+    pub const BF16: Self = Self {
+        heads: WeightStorage::Bf16,
+        trunk: WeightStorage::Bf16,
+    };
+}
 
 /// A hypernetwork packed for the CPU kernel (a snapshot: re-pack after training).
 #[derive(Debug, Clone)]
@@ -47,7 +84,8 @@ impl PackedHyper {
     /// reduced precision: [`WeightStorage::F16`] halves the bytes the head GEMMs stream (their
     /// bound at these few rows) and changes the adapters by the weights' f16 rounding (each
     /// output within `2⁻¹¹·Σ|x_i·w_i|` of the f32 path; the tests check 1e-3 of the largest
-    /// value).
+    /// value). `None` when the CPU lacks AVX-512F, or AVX512-BF16 for
+    /// [`WeightStorage::Bf16`] ([`Self::with_precision`] says which, as an error).
     ///
     /// ```no_run
     /// # use burn::backend::Flex;
@@ -60,9 +98,50 @@ impl PackedHyper {
         hyper: &HyperModulator<B>,
         storage: WeightStorage,
     ) -> Option<Self> {
+        let precision = HyperPrecision {
+            heads: storage,
+            trunk: WeightStorage::F32,
+        };
+        Self::with_precision(hyper, precision).ok()
+    }
+
+    /// Packs `hyper` with each part stored (and multiplied) as `precision` says; see
+    /// [`Self::new`] for threads. bf16 compute ([`WeightStorage::Bf16`], e.g.
+    /// [`HyperPrecision::BF16`]) rounds the weights and each GEMM's activations to bf16 and
+    /// accumulates in f32: a numerics change (the tests measure ≤ 5.4e-3 of the largest value at
+    /// SmolLM2 shapes),
+    /// opt-in; the default stays f32.
+    ///
+    /// # Errors
+    /// [`Error::CpuFeature`] naming `avx512f` when the CPU lacks AVX-512F, or `avx512bf16` when
+    /// a part asks for bf16 and the CPU lacks AVX512-BF16 (never a silent fallback).
+    ///
+    /// ```no_run
+    /// # use burn::backend::Flex;
+    /// # fn demo(hyper: &hypermod::HyperModulator<Flex>) -> hypermod::Result<()> {
+    /// use hypermod::packed::{HyperPrecision, PackedHyper};
+    /// let fast = PackedHyper::with_precision(hyper, HyperPrecision::BF16)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_precision<B: Backend>(
+        hyper: &HyperModulator<B>,
+        precision: HyperPrecision,
+    ) -> Result<Self> {
         if !cpu_supported() {
-            return None;
+            return Err(Error::CpuFeature {
+                feature: "avx512f",
+                what: "the packed CPU path".into(),
+            });
         }
+        for (part, storage) in [("heads", precision.heads), ("trunk", precision.trunk)] {
+            if storage == WeightStorage::Bf16 && !bf16_supported() {
+                return Err(Error::CpuFeature {
+                    feature: "avx512bf16",
+                    what: format!("bf16 compute of the {part}"),
+                });
+            }
+        }
+        let storage = precision.heads;
         let cfg = hyper.config();
         let heads = hyper
             .heads
@@ -89,8 +168,8 @@ impl PackedHyper {
             .filter(|&t| t > 0)
             .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
             .unwrap_or(1);
-        Some(Self {
-            trunk: HostTrunk::new(hyper),
+        Ok(Self {
+            trunk: HostTrunk::new(hyper, precision.trunk),
             heads,
             threads,
         })

@@ -10,7 +10,7 @@
 
 use burn::prelude::*;
 
-use super::gemm::{Epilogue, PackedLinear};
+use super::gemm::{Epilogue, PackedLinear, WeightStorage};
 use super::rows::HostNorm;
 use crate::config::Variant;
 use crate::model::HyperModulator;
@@ -28,11 +28,11 @@ pub(crate) fn host_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> 
         .expect("converted to f32")
 }
 
-fn pack_dense<B: Backend>(d: &Dense<B>) -> PackedLinear {
+fn pack_dense<B: Backend>(d: &Dense<B>, storage: WeightStorage) -> PackedLinear {
     let [out, k] = d.weight.dims();
     let w = host_vec(d.weight.val());
     let b = d.bias.as_ref().map(|b| host_vec(b.val()));
-    PackedLinear::pack(&w, b.as_deref(), out, k)
+    PackedLinear::pack_as(&w, b.as_deref(), out, k, storage)
 }
 
 fn host_norm<B: Backend>(n: &burn::nn::LayerNorm<B>) -> HostNorm {
@@ -70,11 +70,11 @@ struct HostResidual {
 }
 
 impl HostResidual {
-    fn new<B: Backend>(b: &crate::nn::ResidualBlock<B>) -> Self {
+    fn new<B: Backend>(b: &crate::nn::ResidualBlock<B>, storage: WeightStorage) -> Self {
         Self {
             norm: host_norm(&b.norm),
-            lin_in: pack_dense(&b.linear_in),
-            lin_out: pack_dense(&b.linear_out),
+            lin_in: pack_dense(&b.linear_in, storage),
+            lin_out: pack_dense(&b.linear_out, storage),
         }
     }
 
@@ -138,7 +138,8 @@ pub(crate) struct HostTrunk {
 }
 
 impl HostTrunk {
-    pub(crate) fn new<B: Backend>(hyper: &HyperModulator<B>) -> Self {
+    /// Snapshot of `hyper`'s trunk, every Linear layer's weights stored as `storage`.
+    pub(crate) fn new<B: Backend>(hyper: &HyperModulator<B>, storage: WeightStorage) -> Self {
         let cfg = hyper.config();
         let (d, r) = (cfg.latent, cfg.lora.r);
         let modules = &cfg.layout.modules;
@@ -168,18 +169,18 @@ impl HostTrunk {
             rank: r,
             n_layers: cfg.layout.n_layers,
             n_modules: modules.len(),
-            task_linear: pack_dense(&hyper.task_encoder.linear),
+            task_linear: pack_dense(&hyper.task_encoder.linear, storage),
             task_norm: host_norm(&hyper.task_encoder.norm),
             depth: host_vec(hyper.layer_depth_encoder.normalized()),
             types,
-            mixer_in: pack_dense(&hyper.mixer.linear_in),
-            mixer_out: pack_dense(&hyper.mixer.linear_out),
-            mlp1: HostResidual::new(&hyper.mlp1),
-            mlp2: HostResidual::new(&hyper.mlp2),
+            mixer_in: pack_dense(&hyper.mixer.linear_in, storage),
+            mixer_out: pack_dense(&hyper.mixer.linear_out, storage),
+            mlp1: HostResidual::new(&hyper.mlp1, storage),
+            mlp2: HostResidual::new(&hyper.mlp2, storage),
             mlp3: HostOutput {
                 norm: host_norm(&hyper.mlp3.norm),
-                lin_in: pack_dense(&hyper.mlp3.linear_in),
-                lin_out: pack_dense(&hyper.mlp3.linear_out),
+                lin_in: pack_dense(&hyper.mlp3.linear_in, storage),
+                lin_out: pack_dense(&hyper.mlp3.linear_out, storage),
             },
             ab,
             cos,

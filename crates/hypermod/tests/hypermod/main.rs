@@ -6,5 +6,6 @@ mod common;
 mod counts;
 mod generate;
 mod init;
+mod packed_bf16;
 mod pipeline;
 mod training;

@@ -1,0 +1,216 @@
+//! The bf16 compute precision of the packed GEMM ([`WeightStorage::Bf16`]): weights packed as
+//! bf16 pairs along k, activations rounded to bf16 pairs once per GEMM call, and the inner
+//! product on `vdpbf16ps` (AVX512-BF16), which multiplies 16 lanes × 2 bf16 pairs and adds both
+//! products to an f32 accumulator. Bias and epilogue stay f32 (`gemm.rs` shares its panel
+//! driver, prefetching and epilogues with this kernel).
+//!
+//! Layout: a panel of `NR` outputs holds, for each pair `j` of k, `NR` lanes of
+//! `(W[c][2j], W[c][2j+1])` (the first in the low half, as `vdpbf16ps` pairs them); an
+//! activation row holds `(x[2j], x[2j+1])` per 32-bit slot. An odd k is padded with a zero on
+//! both sides.
+
+#[cfg(doc)]
+use super::gemm::WeightStorage;
+#[cfg(target_arch = "x86_64")]
+use super::gemm::kernel::{NextPanel, prefetch_step};
+use super::gemm::{Line, NR, aligned_zeros, halves_mut};
+
+/// Whether this CPU runs the bf16 compute precision: AVX-512F and AVX512-BF16 (x86-64).
+///
+/// ```
+/// // `PackedHyper::with_precision` with bf16 returns `Error::CpuFeature` when this is false.
+/// let bf16 = hypermod::packed::bf16_supported();
+/// # let _ = bf16;
+/// ```
+pub fn bf16_supported() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bf16")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Packs `weight [out, k]` (row-major) as bf16 pairs (round to nearest even): panel `p`, pair
+/// `j`, lane `c`, half `h` holds `W[p·NR + c][2j + h]` (zero beyond `out` and for the padding
+/// half of an odd `k`).
+pub(super) fn pack_pairs(weight: &[f32], out: usize, k: usize) -> Vec<Line> {
+    let pairs = k.div_ceil(2);
+    let len = out.div_ceil(NR) * pairs * 2 * NR;
+    let mut panels = aligned_zeros(len.div_ceil(2));
+    let flat = halves_mut(&mut panels);
+    for (o, row) in weight.chunks_exact(k).enumerate() {
+        for (kk, &w) in row.iter().enumerate() {
+            let at = (o / NR) * pairs * 2 * NR + (kk / 2) * 2 * NR + (o % NR) * 2 + kk % 2;
+            flat[at] = half::bf16::from_f32(w).to_bits();
+        }
+    }
+    panels
+}
+
+/// Values per converted chunk: 32 f32 → 32 bf16 (one cache line).
+const CHUNK: usize = 32;
+
+/// `rows` rows of `k` values of `x` (stride `ldx`) rounded to bf16 pairs (round to nearest
+/// even, `vcvtne2ps2bf16`), each row padded with zeros to whole cache lines; returns the pairs
+/// and the row stride in pairs (`16·⌈k/32⌉`).
+///
+/// Panics when the CPU lacks AVX512-BF16: a bf16 layer is only ever built after
+/// [`bf16_supported`] (`PackedHyper::with_precision`), so that is a broken invariant, not bad
+/// input.
+pub(super) fn to_pairs(x: &[f32], ldx: usize, rows: usize, k: usize) -> (Vec<Line>, usize) {
+    assert!(bf16_supported(), "bf16 layer on a CPU without AVX512-BF16");
+    assert!(rows == 0 || (ldx >= k && x.len() >= (rows - 1) * ldx + k));
+    let lines = k.div_ceil(CHUNK);
+    let mut out = aligned_zeros(rows * lines * 16);
+    #[cfg(target_arch = "x86_64")]
+    for (r, row) in out.chunks_exact_mut(lines).enumerate() {
+        // SAFETY: AVX512-BF16 checked above; `x[r·ldx..r·ldx + k]` is in bounds (checked
+        // above) and `row` holds `⌈k/32⌉` lines.
+        unsafe { kernel::row_to_pairs(&x[r * ldx..r * ldx + k], row) };
+    }
+    (out, lines * 16)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod kernel {
+    use std::arch::x86_64::*;
+
+    use super::{CHUNK, Line, NR, NextPanel, prefetch_step};
+
+    /// Bytes of one k-step (a pair of k) of a panel: `NR` lanes × 2 bf16.
+    const STEP_BYTES: usize = NR * 4;
+
+    /// One row of f32 values → bf16 in `out` (`⌈len/32⌉` lines; the tail lanes zero).
+    ///
+    /// # Safety
+    /// AVX-512F and AVX512-BF16 must be available; `out.len() ≥ ⌈x.len()/32⌉`.
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    pub(super) unsafe fn row_to_pairs(x: &[f32], out: &mut [Line]) {
+        for (chunk, line) in x.chunks(CHUNK).zip(out.iter_mut()) {
+            let mask = |from: usize| -> __mmask16 {
+                let n = chunk.len().saturating_sub(from).min(16);
+                ((1u32 << n) - 1) as __mmask16
+            };
+            unsafe {
+                // A masked load reads (and faults on) only its lanes; the others are zero.
+                let lo = _mm512_maskz_loadu_ps(mask(0), chunk.as_ptr());
+                let hi = _mm512_maskz_loadu_ps(mask(16), chunk.as_ptr().wrapping_add(16));
+                // `lo` becomes bf16 elements 0..16, `hi` 16..32: the values stay in order.
+                let packed: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(hi, lo));
+                _mm512_storeu_si512((line as *mut Line).cast(), packed);
+            }
+        }
+    }
+
+    /// `acc += x·Wᵀ` for `M` rows over `pairs` pairs of k of a bf16 panel: per pair, three
+    /// weight vectors (16 lanes × 2 bf16 each) and one broadcast pair per row, `vdpbf16ps`.
+    ///
+    /// # Safety
+    /// AVX-512F and AVX512-BF16 must be available; `panel` holds `pairs·NR` bf16 pairs, `x`
+    /// `M` rows of `pairs` pairs at stride `ldx` (pairs).
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    pub(in crate::packed) unsafe fn block<const M: usize>(
+        panel: *const u8,
+        mut acc: [[__m512; 3]; M],
+        x: *const u32,
+        ldx: usize,
+        pairs: usize,
+        pf: NextPanel,
+    ) -> [[__m512; 3]; M] {
+        unsafe {
+            for j in 0..pairs {
+                let w = panel.add(j * STEP_BYTES);
+                prefetch_step(w, STEP_BYTES, pf, j);
+                let load = |v: usize| -> __m512bh {
+                    std::mem::transmute(_mm512_loadu_si512(w.add(64 * v).cast()))
+                };
+                let (w0, w1, w2) = (load(0), load(1), load(2));
+                for (r, a) in acc.iter_mut().enumerate() {
+                    let pair = *x.add(r * ldx + j) as i32;
+                    let xv: __m512bh = std::mem::transmute(_mm512_set1_epi32(pair));
+                    a[0] = _mm512_dpbf16_ps(a[0], w0, xv);
+                    a[1] = _mm512_dpbf16_ps(a[1], w1, xv);
+                    a[2] = _mm512_dpbf16_ps(a[2], w2, xv);
+                }
+            }
+            acc
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(super) use kernel::block;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packed::gemm::values;
+
+    fn bf16(v: f32) -> u16 {
+        half::bf16::from_f32(v).to_bits()
+    }
+
+    #[test]
+    fn packing_pairs_k_and_pads_an_odd_k_and_partial_panels_with_zeros() {
+        // k = 5: pairs (0,1), (2,3), (4, pad); out = 50: a full panel and 2 columns of another.
+        let (out, k) = (50, 5);
+        let w: Vec<f32> = (0..out * k).map(|i| i as f32 * 0.37 - 40.0).collect();
+        let mut panels = pack_pairs(&w, out, k);
+        let flat = halves_mut(&mut panels);
+        let pairs = 3;
+        assert!(flat.len() >= 2 * pairs * 2 * NR);
+        for p in 0..2 {
+            for j in 0..pairs {
+                for c in 0..NR {
+                    for h in 0..2 {
+                        let (o, kk) = (p * NR + c, 2 * j + h);
+                        let got = flat[p * pairs * 2 * NR + j * 2 * NR + c * 2 + h];
+                        let want = if o < out && kk < k {
+                            bf16(w[o * k + kk])
+                        } else {
+                            0
+                        };
+                        assert_eq!(got, want, "panel {p} pair {j} lane {c} half {h}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn activations_round_to_nearest_even_bf16_pairs_with_zero_padding() {
+        if !bf16_supported() {
+            return;
+        }
+        // k = 37 (odd, two chunks), stride 40, three rows; values include exact ties.
+        let (rows, k, ldx) = (3, 37, 40);
+        let tie = f32::from_bits(0x3f80_8000); // 1 + 2⁻⁸: halfway, rounds to even (1.0)
+        let x: Vec<f32> = (0..rows * ldx)
+            .map(|i| match i % 5 {
+                0 => tie,
+                1 => -f32::from_bits(0x3f81_8000), // halfway, rounds up to even
+                _ => (i as f32 * 0.731).sin() * 1e3,
+            })
+            .collect();
+        let (pairs, stride) = to_pairs(&x, ldx, rows, k);
+        assert_eq!(stride, 32);
+        let halves: Vec<u16> = values(&pairs)
+            .iter()
+            .flat_map(|v| {
+                let b = v.to_bits();
+                [b as u16, (b >> 16) as u16]
+            })
+            .collect();
+        for r in 0..rows {
+            for i in 0..2 * stride {
+                let want = if i < k { bf16(x[r * ldx + i]) } else { 0 };
+                assert_eq!(halves[r * 2 * stride + i], want, "row {r} value {i}");
+            }
+        }
+        assert_eq!(bf16(tie), 0x3f80);
+    }
+}
