@@ -13,7 +13,10 @@
 //! timed runs (`hypermod_reference.py --rust BINARY` runs this interleaved with the reference).
 //!
 //! `packed-f16` is the opt-in reduced-precision variant of the packed path (head weights stored
-//! as f16, f32 accumulation: `PackedHyper::with_head_storage`); `packed` is the default (f32).
+//! as f16, f32 accumulation: `PackedHyper::with_head_storage`); `packed-bf16` the opt-in bf16
+//! compute (weights and activations rounded to bf16, `vdpbf16ps`, f32 accumulation) for heads
+//! and trunk, `packed-bf16-heads` for the heads only (`PackedHyper::with_precision`; both need
+//! AVX512-BF16 and are skipped with a note without it); `packed` is the default (f32).
 
 use std::time::Instant;
 
@@ -21,7 +24,7 @@ use burn::backend::Flex;
 use burn::prelude::*;
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{Criterion, Throughput};
-use hypermod::packed::{PackedHyper, WeightStorage};
+use hypermod::packed::{HyperPrecision, PackedHyper, WeightStorage};
 use hypermod::{HyperConfig, HyperModulator, Variant};
 use lora_core::BatchedLoraAdapter;
 use t2l_bench::generate::AdapterShape;
@@ -102,7 +105,8 @@ struct Case {
     flops: usize,
     hyper: HyperModulator<B>,
     emb: Tensor<B, 2>,
-    /// `("packed", f32 heads)` and `("packed-f16", f16 heads)`, when the CPU has AVX-512F.
+    /// `("packed", f32)`, `("packed-f16", f16 heads)`, `("packed-bf16", bf16 compute)` and
+    /// `("packed-bf16-heads", bf16 heads)`, those the CPU supports.
     packed: Vec<(&'static str, PackedHyper)>,
 }
 
@@ -120,12 +124,24 @@ fn cases() -> impl Iterator<Item = Case> {
             );
             // The CPU fast path: the whole model packed once (at load), host trunk and heads on
             // the AVX-512 kernel.
+            let heads = |heads| HyperPrecision {
+                heads,
+                trunk: WeightStorage::F32,
+            };
             let packed = [
-                ("packed", WeightStorage::F32),
-                ("packed-f16", WeightStorage::F16),
+                ("packed", HyperPrecision::F32),
+                ("packed-f16", heads(WeightStorage::F16)),
+                ("packed-bf16", HyperPrecision::BF16),
+                ("packed-bf16-heads", heads(WeightStorage::Bf16)),
             ]
             .into_iter()
-            .filter_map(|(name, s)| Some((name, PackedHyper::with_head_storage(&hyper, s)?)))
+            .filter_map(|(name, p)| match PackedHyper::with_precision(&hyper, p) {
+                Ok(packed) => Some((name, packed)),
+                Err(e) => {
+                    eprintln!("{shape}/{variant} {name}: {e}");
+                    None
+                }
+            })
             .collect();
             Case {
                 name: format!("{shape}/{variant}"),

@@ -23,6 +23,15 @@ round timing every case `reps` times (wall and process CPU time); the table give
 median over rounds of each round's median, both clocks, and the ratio reference / ours:
   python3 scripts/bench/hypermod_reference.py --rust target/release/deps/hypermod_generate-HASH \
       --threads 2 --rounds 3 --reps 10
+It lists our opt-in reduced-precision paths (`packed-f16`, `packed-bf16`, `packed-bf16-heads`)
+apart from the default `packed` (f32), each against the f32 reference. `--ref-dtype bf16`
+runs the reference in bf16 instead (weights, task embedding, rotary tables and offsets cast with
+`.to(torch.bfloat16)`; PyTorch then computes every op in bf16 with its own kernels, on this CPU
+oneDNN's), `--ref-dtype both` times both in every round and adds a table of our bf16 paths
+against the bf16 reference:
+  python3 scripts/bench/hypermod_reference.py --rust BENCH --threads 1 --rounds 4 --reps 10 \
+      --ref-dtype both
+Without `--rust`, `--ref-dtype bf16` also times the GEMM shapes in bf16.
 Requirements: torch (tested with 2.15, CPU wheel).
 """
 import argparse
@@ -95,11 +104,13 @@ class Hyper(nn.Module):
         self.device = torch.device("cpu")
         self.eval()
 
-    def to_device(self, device):
-        """Moves the parameters and the constant tensors (offsets, rotary tables) to `device`."""
-        self.to(device)
-        self.offset = {m: (a.to(device), b.to(device)) for m, (a, b) in self.offset.items()}
-        self.cos, self.sin = self.cos.to(device), self.sin.to(device)
+    def to_device(self, device, dtype=torch.float32):
+        """Moves the parameters and the constant tensors (offsets, rotary tables) to `device`
+        and `dtype`."""
+        self.to(device=device, dtype=dtype)
+        self.offset = {m: (a.to(device, dtype), b.to(device, dtype))
+                       for m, (a, b) in self.offset.items()}
+        self.cos, self.sin = self.cos.to(device, dtype), self.sin.to(device, dtype)
         self.device = device
         return self
 
@@ -160,6 +171,9 @@ def head_flops(variant, n_layers, shapes):
 
 CLOCK = time.perf_counter
 DEVICE = torch.device("cpu")
+DTYPES = {"f32": torch.float32, "bf16": torch.bfloat16}
+# Our bench's paths: the default, then the opt-in reduced precisions (bf16 ones last).
+PATHS = ["packed", "packed-f16", "packed-bf16", "packed-bf16-heads"]
 
 
 def timed(fn, reps):
@@ -191,11 +205,14 @@ def both_clocks(fn, reps):
 
 def side_by_side(args):
     """Rounds of (ours, reference) or (reference, ours), alternating; medians over rounds."""
+    dtypes = {"f32": ["f32"], "bf16": ["bf16"], "both": ["f32", "bf16"]}[args.ref_dtype]
     models = {}
     for shape, (n_layers, shapes) in SHAPES.items():
         for variant in ["L", "M", "S"]:
-            models[f"{shape}/{variant}"] = Hyper(variant, n_layers, shapes)
-    emb = torch.randn(1, EMB)
+            for dt in dtypes:
+                models[f"{shape}/{variant}", dt] = Hyper(variant, n_layers, shapes).to_device(
+                    DEVICE, DTYPES[dt])
+    emb = {dt: torch.randn(1, EMB).to(DTYPES[dt]) for dt in dtypes}
     env = dict(os.environ, T2L_BENCH_PLAIN=str(args.reps), RAYON_NUM_THREADS=str(args.threads))
     ours, ref, loads = {}, {}, []
 
@@ -208,9 +225,10 @@ def side_by_side(args):
                 ours.setdefault(key, []).append((r["wall_median_ms"], r["cpu_median_ms"]))
 
     def run_ref():
-        for case, hyper in models.items():
-            wall, cpu = both_clocks(lambda: state_dict(hyper.gen_lora(emb)), args.reps)
-            ref.setdefault(case, []).append((statistics.median(wall), statistics.median(cpu)))
+        for (case, dt), hyper in models.items():
+            wall, cpu = both_clocks(lambda: state_dict(hyper.gen_lora(emb[dt])), args.reps)
+            ref.setdefault((case, dt), []).append((statistics.median(wall),
+                                                   statistics.median(cpu)))
 
     for i in range(args.rounds):
         loads.append(os.getloadavg()[0])
@@ -222,23 +240,29 @@ def side_by_side(args):
           f"{args.reps} reps, load average {min(loads):.1f}-{max(loads):.1f}")
     print("case             ours wall  ref wall  ratio | ours CPU  ref CPU  ratio   (ms, medians)")
     results = []
-    # "packed" is our default (f32); "packed-f16" the opt-in f16 head weights, listed apart.
-    for path in ["packed", "packed-f16"]:
-        if path != "packed":
-            print(f"-- ours with {path} (opt-in reduced precision), same reference --")
-        for case in models:
+    cases = list(dict.fromkeys(case for case, _ in models))
+    # "packed" is our default (f32); the opt-in reduced precisions are listed apart. The bf16
+    # reference is compared with our bf16 paths only.
+    tables = [(path, "f32") for path in PATHS] + [(path, "bf16") for path in PATHS[2:]]
+    for path, dt in tables:
+        if dt not in dtypes:
+            continue
+        if (path, dt) != ("packed", "f32"):
+            print(f"-- ours with {path}{' (opt-in reduced precision)' if path != 'packed' else ''}"
+                  f", reference in {dt} --")
+        for case in cases:
             if (case, path) not in ours:
                 continue
             ow = statistics.median(w for w, _ in ours[case, path])
             oc = statistics.median(c for _, c in ours[case, path])
-            rw = statistics.median(w for w, _ in ref[case])
-            rc = statistics.median(c for _, c in ref[case])
+            rw = statistics.median(w for w, _ in ref[case, dt])
+            rc = statistics.median(c for _, c in ref[case, dt])
             print(f"{case:15s} {ow:9.2f} {rw:9.2f} {rw / ow:6.2f} | {oc:8.2f} {rc:8.2f} "
                   f"{rc / oc:6.2f}")
-            results.append({"case": case, "path": path, "threads": args.threads,
-                            "ours_wall_ms": ow, "ref_wall_ms": rw, "ours_cpu_ms": oc,
-                            "ref_cpu_ms": rc, "ours_rounds": ours[case, path],
-                            "ref_rounds": ref[case]})
+            results.append({"case": case, "path": path, "ref_dtype": dt,
+                            "threads": args.threads, "ours_wall_ms": ow, "ref_wall_ms": rw,
+                            "ours_cpu_ms": oc, "ref_cpu_ms": rc,
+                            "ours_rounds": ours[case, path], "ref_rounds": ref[case, dt]})
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"load_average": loads, "results": results}, f, indent=1)
@@ -255,7 +279,10 @@ def main():
     ap.add_argument("--rust", help="our hypermod_generate bench executable: run side by side")
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds (with --rust)")
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
-                    help="where the reference runs (f32 either way)")
+                    help="where the reference runs")
+    ap.add_argument("--ref-dtype", choices=["f32", "bf16", "both"], default="f32",
+                    help="the reference's dtype (weights and inputs); f32 is the reference's "
+                         "own; both (with --rust): time each in every round")
     args = ap.parse_args()
     global CLOCK, DEVICE
     DEVICE = pick_device(args.device)
@@ -278,26 +305,32 @@ def main():
     print(f"torch {torch.__version__}, {describe(DEVICE)}, {args.threads} threads, {clock}, "
           f"median/min of {args.reps}")
     # square, then the Mistral L q head, M head and S head shapes
+    if args.ref_dtype == "both":
+        ap.error("--ref-dtype both needs --rust; run f32 and bf16 one after the other")
+    dtype = DTYPES[args.ref_dtype]
+    print(f"dtype {args.ref_dtype}")
     for rows, k, cols in [(1024, 1024, 1024), (32, 512, 65536), (64, 512, 32768),
                           (512, 512, 4096)]:
-        a = torch.randn(rows, k, device=DEVICE)
-        w = torch.randn(cols, k, device=DEVICE)  # nn.Linear layout [out, in]
+        a = torch.randn(rows, k, device=DEVICE, dtype=dtype)
+        w = torch.randn(cols, k, device=DEVICE, dtype=dtype)  # nn.Linear layout [out, in]
         med, best = timed(lambda: a @ w.T, args.reps)
         gf = 2 * rows * k * cols / best / 1e9
         print(f"gemm [{rows}x{k}]·[{k}x{cols}]: {med*1e3:.2f} / {best*1e3:.2f} ms, {gf:.1f} GFLOP/s (min)")
-        results.append({"what": "gemm", "device": str(DEVICE), "m": rows, "k": k, "n": cols, "median_ms": med * 1e3,
+        results.append({"what": "gemm", "device": str(DEVICE), "dtype": args.ref_dtype,
+                        "m": rows, "k": k, "n": cols, "median_ms": med * 1e3,
                         "min_ms": best * 1e3, "gflops": gf})
     for shape, (n_layers, shapes) in SHAPES.items():
         for variant in ["L", "M", "S"]:
-            hyper = Hyper(variant, n_layers, shapes).to_device(DEVICE)
-            emb = torch.randn(1, EMB, device=DEVICE)
+            hyper = Hyper(variant, n_layers, shapes).to_device(DEVICE, dtype)
+            emb = torch.randn(1, EMB, device=DEVICE, dtype=dtype)
             raw = timed(lambda: hyper.gen_lora(emb), args.reps)
             full = timed(lambda: state_dict(hyper.gen_lora(emb)), args.reps)
             fl = head_flops(variant, n_layers, shapes)
             print(f"{shape:13s} {variant}: raw {raw[0]*1e3:7.2f} / {raw[1]*1e3:7.2f} ms, "
                   f"state dict {full[0]*1e3:7.2f} / {full[1]*1e3:7.2f} ms, head {fl/1e9:.3f} GFLOP "
                   f"({fl / full[1] / 1e9:.1f} GFLOP/s overall at min)")
-            results.append({"what": "generate", "device": str(DEVICE), "shape": shape, "variant": variant,
+            results.append({"what": "generate", "device": str(DEVICE), "dtype": args.ref_dtype,
+                            "shape": shape, "variant": variant,
                             "raw_median_ms": raw[0] * 1e3, "raw_min_ms": raw[1] * 1e3,
                             "median_ms": full[0] * 1e3, "min_ms": full[1] * 1e3, "head_flops": fl})
     if args.json:
