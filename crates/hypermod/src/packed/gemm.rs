@@ -63,7 +63,7 @@ pub enum WeightStorage {
     /// k padded with a zero), each GEMM's input activations rounded to bf16 the same way, the
     /// pair products summed into f32 accumulators by `vdpbf16ps`; bias and epilogue in f32.
     /// Each output moves by at most about `2⁻⁸·Σ|x_i·w_i|` from the f32 product. Needs
-    /// AVX512-BF16 ([`bf16_supported`]).
+    /// AVX512-BF16 ([`bf16_supported`](super::bf16_supported)).
     Bf16,
 }
 

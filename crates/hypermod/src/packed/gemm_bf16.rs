@@ -64,13 +64,18 @@ const CHUNK: usize = 32;
 pub(super) fn to_pairs(x: &[f32], ldx: usize, rows: usize, k: usize) -> (Vec<Line>, usize) {
     assert!(bf16_supported(), "bf16 layer on a CPU without AVX512-BF16");
     assert!(rows == 0 || (ldx >= k && x.len() >= (rows - 1) * ldx + k));
-    let lines = k.div_ceil(CHUNK);
+    let lines = k.div_ceil(CHUNK).max(1);
     let mut out = aligned_zeros(rows * lines * 16);
-    #[cfg(target_arch = "x86_64")]
     for (r, row) in out.chunks_exact_mut(lines).enumerate() {
-        // SAFETY: AVX512-BF16 checked above; `x[r·ldx..r·ldx + k]` is in bounds (checked
-        // above) and `row` holds `⌈k/32⌉` lines.
-        unsafe { kernel::row_to_pairs(&x[r * ldx..r * ldx + k], row) };
+        let values = &x[r * ldx..r * ldx + k];
+        // SAFETY: AVX512-BF16 checked above; `row` holds `⌈k/32⌉` lines.
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            kernel::row_to_pairs(values, row)
+        };
+        // Unreachable: no AVX512-BF16 off x86-64 (asserted above).
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (values, row);
     }
     (out, lines * 16)
 }

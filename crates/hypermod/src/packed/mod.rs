@@ -1,11 +1,11 @@
 //! CPU fast path of generation: the whole inference forward (trunk and heads) on host f32
-//! buffers, every Linear layer on a packed AVX-512 kernel ([`gemm`]), and the head outputs split
+//! buffers, every Linear layer on a packed AVX-512 kernel (`gemm.rs`), and the head outputs split
 //! straight into PEFT's A `[n, L, r, d_in]` / B `[n, L, d_out, r]` layouts.
 //!
 //! [`PackedHyper`] is a snapshot of a [`HyperModulator`] made once (at load): the head weights
 //! packed into panels so that no generation re-packs them (for the heads' few-row shapes a
 //! generic GEMM spends much of its time doing that), the trunk's weights packed the same way, the
-//! embedding tables already normalised. The trunk ([`trunk`]) computes shared rows once (see
+//! embedding tables already normalised. The trunk (`trunk.rs`) computes shared rows once (see
 //! there); the heads compute only the output columns that reach the adapter (M/S: a B pass of a
 //! module with `d_out < d_in` needs `d_out` of the `max(d_in, d_out)` columns of each rank row).
 //!
