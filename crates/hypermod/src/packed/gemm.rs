@@ -5,11 +5,14 @@
 //! heads' few-row shapes is a large part of its time.
 //!
 //! The opt-in bf16 compute precision ([`WeightStorage::Bf16`]) packs pairs of k instead and runs
-//! `vdpbf16ps` ([`super::gemm_bf16`]); the panel driver, prefetching and epilogues are shared.
+//! AMX tiles ([`super::gemm_amx`]) where the CPU and OS allow, else `vdpbf16ps`
+//! ([`super::gemm_bf16`]); the epilogues are shared by all kernels, the panel driver and
+//! prefetching by the register kernels.
 
 use std::ops::Range;
 
-use super::gemm_bf16;
+use super::gemm_amx::TILE_PAIRS;
+use super::gemm_bf16::{self, Bf16Kernel};
 
 /// Outputs per packed panel (three 16-lane vectors).
 pub const NR: usize = 48;
@@ -61,7 +64,9 @@ pub enum WeightStorage {
     F16,
     /// bf16 compute: weights stored as bf16 (round to nearest even) in pairs along k (an odd
     /// k padded with a zero), each GEMM's input activations rounded to bf16 the same way, the
-    /// pair products summed into f32 accumulators by `vdpbf16ps`; bias and epilogue in f32.
+    /// products summed into f32 accumulators by AMX tiles (`tdpbf16ps`) where available, else
+    /// by `vdpbf16ps` ([`bf16_kernel`](super::bf16_kernel) says which; both are bf16 products
+    /// with f32 accumulation, differing only in summation order); bias and epilogue in f32.
     /// Each output moves by at most about `2⁻⁸·Σ|x_i·w_i|` from the f32 product. Needs
     /// AVX512-BF16 ([`bf16_supported`](super::bf16_supported)).
     Bf16,
@@ -77,13 +82,19 @@ impl WeightStorage {
     }
 
     /// Bytes of one packed panel of `NR` outputs over `k` inputs (bf16: `k` rounded up to
-    /// whole pairs).
+    /// whole tile steps of pairs, [`stored_pairs`]).
     fn panel_bytes(self, k: usize) -> usize {
         match self {
-            Self::Bf16 => k.div_ceil(2) * 2 * NR * self.bytes(),
+            Self::Bf16 => stored_pairs(k) * 2 * NR * self.bytes(),
             _ => k * NR * self.bytes(),
         }
     }
+}
+
+/// Pairs of k stored per bf16 panel: `⌈k/2⌉` rounded up to whole AMX tile steps (the padding
+/// pairs are zero).
+pub(super) fn stored_pairs(k: usize) -> usize {
+    k.div_ceil(2 * TILE_PAIRS) * TILE_PAIRS
 }
 
 /// A linear layer packed for the kernel: `panels[p][k][c] = W[p·NR + c][k]` (zero beyond `out`),
@@ -93,6 +104,8 @@ pub(crate) struct PackedLinear {
     out: usize,
     k: usize,
     storage: WeightStorage,
+    /// The kernel of bf16 storage (the best this CPU runs; unused for the other storages).
+    bf16: Bf16Kernel,
     /// The panels' bytes (f32 or f16 values, per `storage`).
     panels: Vec<Line>,
     /// Bias padded to `n_panels · NR` (zeros when the layer has none), f32.
@@ -145,9 +158,18 @@ impl PackedLinear {
             out,
             k,
             storage,
+            bf16: gemm_bf16::bf16_kernel().unwrap_or(Bf16Kernel::Avx512),
             panels,
             bias: padded,
         }
+    }
+
+    /// The same layer multiplied by `kernel` when its storage is bf16 (the tests compare the
+    /// kernels; `kernel` must run on this CPU, [`gemm_bf16::bf16_kernel`]).
+    #[cfg(test)]
+    pub(crate) fn with_bf16_kernel(mut self, kernel: Bf16Kernel) -> Self {
+        self.bf16 = kernel;
+        self
     }
 
     /// Input features.
@@ -257,10 +279,12 @@ impl PackedLinear {
     }
 
     /// # Safety
-    /// `x` holds `rows` rows of `k` values at stride `ldx` (for bf16 storage: `k/2` rounded up
-    /// bf16 pairs, [`Operand`]); `y` has `rows` rows at stride `ldy` with columns
+    /// `x` holds `rows` rows of `k` values at stride `ldx` (for bf16 storage: the rows of an
+    /// [`Operand::Pairs`], padded in k and followed by zero rows as the AMX tiles need);
+    /// `y` has `rows` rows at stride `ldy` with columns
     /// `p·NR..min((p+1)·NR, out)` writable; `p < n_panels()`; AVX-512F is available (the only
-    /// constructor path, `PackedHyper::with_precision`, checks it, and AVX512-BF16 for bf16).
+    /// constructor path, `PackedHyper::with_precision`, checks it, and AVX512-BF16 for bf16;
+    /// the AMX kernel is only chosen where `amx_available`).
     #[allow(clippy::too_many_arguments)]
     unsafe fn panel(
         &self,
@@ -279,6 +303,7 @@ impl PackedLinear {
                     .cast::<u8>()
                     .add(p * self.storage.panel_bytes(self.k)),
                 self.storage,
+                self.bf16,
                 values(&self.bias).as_ptr().add(p * NR),
                 x,
                 ldx,
@@ -298,7 +323,8 @@ impl PackedLinear {
 enum Operand<'a> {
     /// f32 rows and their stride.
     F32(&'a [f32], usize),
-    /// bf16 pairs (two per f32 slot) and the row stride in pairs.
+    /// bf16 pairs (two per f32 slot; rows padded to whole tile steps of pairs and followed by
+    /// `TILE_ROWS` zero rows, `gemm_bf16::to_pairs`) and the row stride in pairs.
     Pairs(Vec<Line>, usize),
 }
 
@@ -391,8 +417,9 @@ pub fn cpu_supported() -> bool {
 pub(super) mod kernel {
     use std::arch::x86_64::*;
 
-    use super::{Epilogue, MR, NR, WeightStorage};
-    use crate::packed::gemm_bf16;
+    use super::{Epilogue, MR, NR, WeightStorage, stored_pairs};
+    use crate::packed::gemm_amx;
+    use crate::packed::gemm_bf16::{self, Bf16Kernel};
 
     /// Prefetch distance in the packed panel, in k-steps (measured best of 8, 16, 32, 64 on the
     /// `[32×512]·[512×65536]` head shape).
@@ -403,17 +430,19 @@ pub(super) mod kernel {
     const F16: u8 = 1;
     const BF16: u8 = 2;
 
-    /// One panel for all rows: blocks of `MR` rows, the remainder block smaller.
+    /// One panel for all rows: blocks of `MR` rows, the remainder block smaller (bf16 on AMX:
+    /// [`gemm_amx::kernel::panel`]).
     ///
     /// # Safety
     /// AVX-512F must be available; `panel` holds `k·NR` values stored as `storage`, `bias`
-    /// `NR` f32, `x` `rows` rows of `k` values at stride `ldx`, and `y` has `rows` rows of
-    /// stride `ldy` with `cols ≤ NR` writable values from each row's start (only those are
-    /// written).
+    /// `NR` f32, `x` `rows` rows of `k` values at stride `ldx` (bf16: as `PackedLinear::panel`
+    /// says), and `y` has `rows` rows of stride `ldy` with `cols ≤ NR` writable values from
+    /// each row's start (only those are written); `bf16` runs here.
     #[allow(clippy::too_many_arguments)]
     pub(super) unsafe fn panel(
         panel: *const u8,
         storage: WeightStorage,
+        bf16: Bf16Kernel,
         bias: *const f32,
         x: *const f32,
         ldx: usize,
@@ -432,6 +461,18 @@ pub(super) mod kernel {
                 WeightStorage::F16 => {
                     panel_avx512::<F16>(panel, bias, x, ldx, k, rows, y, ldy, cols, epilogue)
                 }
+                WeightStorage::Bf16 if bf16 == Bf16Kernel::Amx => gemm_amx::kernel::panel(
+                    panel,
+                    bias,
+                    x.cast(),
+                    ldx,
+                    stored_pairs(k),
+                    rows,
+                    y,
+                    ldy,
+                    cols,
+                    epilogue,
+                ),
                 WeightStorage::Bf16 => {
                     panel_avx512::<BF16>(panel, bias, x, ldx, k, rows, y, ldy, cols, epilogue)
                 }
@@ -497,18 +538,18 @@ pub(super) mod kernel {
         cols: usize,
         epilogue: Epilogue,
     ) {
-        // Store masks of the three 16-lane vectors (all ones for a full panel).
-        let lanes = |v: usize| -> __mmask16 {
-            let n = cols.saturating_sub(16 * v).min(16);
-            ((1u32 << n) - 1) as __mmask16
-        };
-        let masks = [lanes(0), lanes(1), lanes(2)];
+        let masks = store_masks(cols);
         let blocks = rows.div_ceil(MR).max(1);
-        let steps = if S == BF16 { k.div_ceil(2) } else { k };
+        // k-steps computed, and stored (bf16 panels are padded to whole tile steps).
+        let (steps, stored) = if S == BF16 {
+            (k.div_ceil(2), stored_pairs(k))
+        } else {
+            (k, k)
+        };
         let lines = (steps * step_bytes(S)).div_ceil(64);
         // Past the last panel this points beyond the storage: prefetches never fault, hence
         // the wrapping arithmetic.
-        let next = panel.wrapping_add(steps * step_bytes(S)) as *const i8;
+        let next = panel.wrapping_add(stored * step_bytes(S)) as *const i8;
         let per_step = lines.div_ceil(steps * blocks).max(1);
         let mut r0 = 0;
         let mut bi = 0;
@@ -614,13 +655,23 @@ pub(super) mod kernel {
         }
     }
 
+    /// Store masks of a panel's three 16-lane vectors when `cols ≤ NR` of its columns are
+    /// written (all ones for a full panel).
+    pub(in crate::packed) fn store_masks(cols: usize) -> [__mmask16; 3] {
+        let lanes = |v: usize| -> __mmask16 {
+            let n = cols.saturating_sub(16 * v).min(16);
+            ((1u32 << n) - 1) as __mmask16
+        };
+        [lanes(0), lanes(1), lanes(2)]
+    }
+
     /// The block's epilogue and masked store: `acc` (`M` rows × `NR`) to `y` (stride `ldy`).
     ///
     /// # Safety
     /// AVX-512F; `y` has `M` rows of stride `ldy` with the lanes of `masks` writable.
     #[target_feature(enable = "avx512f")]
     #[inline]
-    unsafe fn finish<const M: usize>(
+    pub(in crate::packed) unsafe fn finish<const M: usize>(
         mut acc: [[__m512; 3]; M],
         y: *mut f32,
         ldy: usize,
@@ -713,6 +764,7 @@ mod kernel {
     pub(super) unsafe fn panel(
         _: *const u8,
         _: super::WeightStorage,
+        _: super::Bf16Kernel,
         _: *const f32,
         _: *const f32,
         _: usize,
@@ -756,55 +808,96 @@ mod tests {
             .collect()
     }
 
+    /// The kernels that run here for `storage` (bf16: AMX where available, and `vdpbf16ps`).
+    fn kernels(storage: WeightStorage) -> Vec<Bf16Kernel> {
+        match storage {
+            WeightStorage::Bf16 if !super::super::bf16_supported() => Vec::new(),
+            WeightStorage::Bf16 if crate::packed::gemm_amx::amx_available() => {
+                vec![Bf16Kernel::Amx, Bf16Kernel::Avx512]
+            }
+            _ => vec![Bf16Kernel::Avx512],
+        }
+    }
+
     #[test]
     fn epilogues_match_their_definitions_and_write_only_out_columns() {
         if !cpu_supported() {
             return;
         }
-        // out = 100: two full panels and a partial one; rows = 11: a block of 8 and one of 3;
-        // k = 37: odd (bf16 pads the last pair) and not a multiple of 32 (bf16 chunks).
-        let (k, out, rows, ldy) = (37, 100, 11, 103);
-        let w: Vec<f32> = (0..out * k)
-            .map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.02)
-            .collect();
-        let b: Vec<f32> = (0..out).map(|i| (i as f32 - 50.0) * 0.1).collect();
-        let x: Vec<f32> = (0..rows * k)
-            .map(|i| ((i * 13 % 29) as f32 - 14.0) * 0.3 + 0.0123)
-            .collect();
-        let storages = [WeightStorage::F32, WeightStorage::F16, WeightStorage::Bf16];
-        for storage in storages {
-            // What each precision computes exactly: f16 rounds the weights, bf16 both sides.
-            let want = match storage {
-                WeightStorage::F32 => naive(&w, &b, &x, k, out, rows),
-                WeightStorage::F16 => {
-                    let w16: Vec<f32> =
-                        w.iter().map(|&v| half::f16::from_f32(v).to_f32()).collect();
-                    naive(&w16, &b, &x, k, out, rows)
+        // out = 100: two full panels and a partial one; out = 5: one partial panel. rows: 1,
+        // 11 (register blocks of 8 and 3), 15 and 17 (under / over one AMX tile of 16 rows),
+        // 33 (two tiles and one row). k = 37: odd (bf16 pads the last pair) and not a
+        // multiple of 32 (AMX tile steps); 40: even, not a multiple of 32; 64: two whole steps.
+        for (k, out, rows) in [
+            (37, 100, 11),
+            (37, 100, 1),
+            (40, 100, 15),
+            (37, 5, 17),
+            (64, 100, 33),
+            (67, 52, 17),
+        ] {
+            let ldy = out + 3;
+            let w: Vec<f32> = (0..out * k)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.02)
+                .collect();
+            let b: Vec<f32> = (0..out).map(|i| (i as f32 - 50.0) * 0.1).collect();
+            let x: Vec<f32> = (0..rows * k)
+                .map(|i| ((i * 13 % 29) as f32 - 14.0) * 0.3 + 0.0123)
+                .collect();
+            let storages = [WeightStorage::F32, WeightStorage::F16, WeightStorage::Bf16];
+            for storage in storages {
+                // What each precision computes exactly: f16 rounds the weights, bf16 both
+                // sides.
+                let want = match storage {
+                    WeightStorage::F32 => naive(&w, &b, &x, k, out, rows),
+                    WeightStorage::F16 => {
+                        let w16: Vec<f32> =
+                            w.iter().map(|&v| half::f16::from_f32(v).to_f32()).collect();
+                        naive(&w16, &b, &x, k, out, rows)
+                    }
+                    WeightStorage::Bf16 => {
+                        naive(&bf16_round(&w), &b, &bf16_round(&x), k, out, rows)
+                    }
+                };
+                let mut outputs = Vec::new();
+                for kernel in kernels(storage) {
+                    let lin = PackedLinear::pack_as(&w, Some(&b), out, k, storage)
+                        .with_bf16_kernel(kernel);
+                    let shape = format!("{storage:?} {kernel:?} rows {rows} k {k} out {out}");
+                    outputs.push(check_epilogues(
+                        &lin,
+                        &x,
+                        (k, rows, out, ldy),
+                        &want,
+                        &shape,
+                    ));
                 }
-                WeightStorage::Bf16 if super::super::bf16_supported() => {
-                    naive(&bf16_round(&w), &b, &bf16_round(&x), k, out, rows)
+                // AMX and `vdpbf16ps` multiply the same rounded values: they differ only by the
+                // order of the f32 additions.
+                if let [amx, avx] = &outputs[..] {
+                    let worst = amx
+                        .iter()
+                        .zip(avx)
+                        .map(|(a, v)| (a - v).abs() / v.abs().max(1.0))
+                        .fold(0f32, f32::max);
+                    assert!(worst < 1e-5, "AMX vs vdpbf16ps rows {rows} k {k}: {worst}");
                 }
-                WeightStorage::Bf16 => continue,
-            };
-            let lin = PackedLinear::pack_as(&w, Some(&b), out, k, storage);
-            check_epilogues(&lin, &x, k, rows, out, ldy, &want, storage);
+            }
         }
     }
 
-    /// Every epilogue of `lin` on `x` against `want` (the exact product), and no write
-    /// outside columns `0..out`.
-    #[allow(clippy::too_many_arguments)]
+    /// Every epilogue of `lin` on `x` (`k` inputs, `rows` rows, `out` outputs into rows of
+    /// stride `ldy`) against `want` (the exact product), and no write outside columns
+    /// `0..out`; returns the `Store` output.
     fn check_epilogues(
         lin: &PackedLinear,
         x: &[f32],
-        k: usize,
-        rows: usize,
-        out: usize,
-        ldy: usize,
+        (k, rows, out, ldy): (usize, usize, usize, usize),
         want: &[f64],
-        storage: WeightStorage,
-    ) {
+        shape: &str,
+    ) -> Vec<f32> {
         let start: Vec<f32> = (0..rows * ldy).map(|i| (i % 7) as f32 - 3.0).collect();
+        let mut stored = Vec::new();
         for epilogue in [Epilogue::Store, Epilogue::Silu, Epilogue::AddSilu] {
             let mut y = start.clone();
             lin.forward(x, k, rows, &mut y, ldy, epilogue);
@@ -825,13 +918,17 @@ mod tests {
                     worst = worst.max((got - expect).abs() / expect.abs().max(1.0));
                 }
             }
-            // f32 accumulation over k = 37 terms of magnitude ≤ 4 (bf16 × bf16 products are
+            // f32 accumulation over k ≤ 67 terms of magnitude ≤ 4 (bf16 × bf16 products are
             // exact in f32).
             assert!(
                 worst < 1e-5,
-                "{storage:?} {epilogue:?}: worst relative error {worst}"
+                "{shape} {epilogue:?}: worst relative error {worst}"
             );
+            if epilogue == Epilogue::Store {
+                stored = y;
+            }
         }
+        stored
     }
 
     #[test]

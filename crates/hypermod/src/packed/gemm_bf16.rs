@@ -1,19 +1,52 @@
 //! The bf16 compute precision of the packed GEMM ([`WeightStorage::Bf16`]): weights packed as
-//! bf16 pairs along k, activations rounded to bf16 pairs once per GEMM call, and the inner
-//! product on `vdpbf16ps` (AVX512-BF16), which multiplies 16 lanes × 2 bf16 pairs and adds both
+//! bf16 pairs along k, activations rounded to bf16 pairs once per GEMM call, the choice of
+//! kernel ([`bf16_kernel`]: AMX tiles, `gemm_amx.rs`, where available), and the register
+//! kernel on `vdpbf16ps` (AVX512-BF16), which multiplies 16 lanes × 2 bf16 pairs and adds both
 //! products to an f32 accumulator. Bias and epilogue stay f32 (`gemm.rs` shares its panel
 //! driver, prefetching and epilogues with this kernel).
 //!
 //! Layout: a panel of `NR` outputs holds, for each pair `j` of k, `NR` lanes of
 //! `(W[c][2j], W[c][2j+1])` (the first in the low half, as `vdpbf16ps` pairs them); an
 //! activation row holds `(x[2j], x[2j+1])` per 32-bit slot. An odd k is padded with a zero on
-//! both sides.
+//! both sides, and both sides are padded with zero pairs to whole AMX tile steps (16 pairs);
+//! the activation rows are followed by 16 zero rows (whole AMX tiles of rows).
 
 #[cfg(doc)]
 use super::gemm::WeightStorage;
 #[cfg(target_arch = "x86_64")]
 use super::gemm::kernel::{NextPanel, prefetch_step};
-use super::gemm::{Line, NR, aligned_zeros, halves_mut};
+use super::gemm::{Line, NR, aligned_zeros, halves_mut, stored_pairs};
+use super::gemm_amx::{TILE_ROWS, amx_available};
+
+/// Which instructions multiply the bf16 compute precision ([`WeightStorage::Bf16`]). Both
+/// multiply the same bf16-rounded values exactly and accumulate in f32; they differ only in
+/// the order of the f32 additions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bf16Kernel {
+    /// AMX tiles (`tdpbf16ps`: 16 rows × 16 columns × 32 k per instruction; AMX-TILE and
+    /// AMX-BF16, with the operating system's permission for tile data: Linux only).
+    Amx,
+    /// AVX512-BF16 `vdpbf16ps` on zmm registers (the fallback).
+    Avx512,
+}
+
+/// The kernel that bf16 compute uses on this CPU: [`Bf16Kernel::Amx`] where the CPU has
+/// AMX-BF16 and the OS grants tile data to this process (asked once), else
+/// [`Bf16Kernel::Avx512`]; `None` without AVX512-BF16 ([`bf16_supported`]).
+///
+/// ```
+/// use hypermod::packed::{bf16_kernel, bf16_supported};
+/// assert_eq!(bf16_kernel().is_some(), bf16_supported());
+/// ```
+pub fn bf16_kernel() -> Option<Bf16Kernel> {
+    if !bf16_supported() {
+        None
+    } else if amx_available() {
+        Some(Bf16Kernel::Amx)
+    } else {
+        Some(Bf16Kernel::Avx512)
+    }
+}
 
 /// Whether this CPU runs the bf16 compute precision: AVX-512F and AVX512-BF16 (x86-64).
 ///
@@ -35,10 +68,10 @@ pub fn bf16_supported() -> bool {
 }
 
 /// Packs `weight [out, k]` (row-major) as bf16 pairs (round to nearest even): panel `p`, pair
-/// `j`, lane `c`, half `h` holds `W[p·NR + c][2j + h]` (zero beyond `out` and for the padding
-/// half of an odd `k`).
+/// `j`, lane `c`, half `h` holds `W[p·NR + c][2j + h]` (zero beyond `out` and `k`: the padding
+/// half of an odd `k` and the pairs up to whole tile steps, [`stored_pairs`]).
 pub(super) fn pack_pairs(weight: &[f32], out: usize, k: usize) -> Vec<Line> {
-    let pairs = k.div_ceil(2);
+    let pairs = stored_pairs(k);
     let len = out.div_ceil(NR) * pairs * 2 * NR;
     let mut panels = aligned_zeros(len.div_ceil(2));
     let flat = halves_mut(&mut panels);
@@ -55,8 +88,9 @@ pub(super) fn pack_pairs(weight: &[f32], out: usize, k: usize) -> Vec<Line> {
 const CHUNK: usize = 32;
 
 /// `rows` rows of `k` values of `x` (stride `ldx`) rounded to bf16 pairs (round to nearest
-/// even, `vcvtne2ps2bf16`), each row padded with zeros to whole cache lines; returns the pairs
-/// and the row stride in pairs (`16·⌈k/32⌉`).
+/// even, `vcvtne2ps2bf16`), each row padded with zeros to whole cache lines (= whole tile steps
+/// of pairs) and followed by `TILE_ROWS` zero rows (so that a 16-row AMX tile starting at any
+/// row `< rows` stays inside); returns the pairs and the row stride in pairs (`16·⌈k/32⌉`).
 ///
 /// Panics when the CPU lacks AVX512-BF16: a bf16 layer is only ever built after
 /// [`bf16_supported`] (`PackedHyper::with_precision`), so that is a broken invariant, not bad
@@ -65,8 +99,8 @@ pub(super) fn to_pairs(x: &[f32], ldx: usize, rows: usize, k: usize) -> (Vec<Lin
     assert!(bf16_supported(), "bf16 layer on a CPU without AVX512-BF16");
     assert!(rows == 0 || (ldx >= k && x.len() >= (rows - 1) * ldx + k));
     let lines = k.div_ceil(CHUNK).max(1);
-    let mut out = aligned_zeros(rows * lines * 16);
-    for (r, row) in out.chunks_exact_mut(lines).enumerate() {
+    let mut out = aligned_zeros((rows + TILE_ROWS) * lines * 16);
+    for (r, row) in out.chunks_exact_mut(lines).take(rows).enumerate() {
         let values = &x[r * ldx..r * ldx + k];
         // SAFETY: AVX512-BF16 checked above; `row` holds `⌈k/32⌉` lines.
         #[cfg(target_arch = "x86_64")]
@@ -160,13 +194,15 @@ mod tests {
     }
 
     #[test]
-    fn packing_pairs_k_and_pads_an_odd_k_and_partial_panels_with_zeros() {
-        // k = 5: pairs (0,1), (2,3), (4, pad); out = 50: a full panel and 2 columns of another.
+    fn packing_pairs_k_and_pads_an_odd_k_tile_steps_and_partial_panels_with_zeros() {
+        // k = 5: pairs (0,1), (2,3), (4, pad), then 13 zero pairs to a whole tile step;
+        // out = 50: a full panel and 2 columns of another.
         let (out, k) = (50, 5);
         let w: Vec<f32> = (0..out * k).map(|i| i as f32 * 0.37 - 40.0).collect();
         let mut panels = pack_pairs(&w, out, k);
         let flat = halves_mut(&mut panels);
-        let pairs = 3;
+        let pairs = stored_pairs(k);
+        assert_eq!(pairs, 16);
         assert!(flat.len() >= 2 * pairs * 2 * NR);
         for p in 0..2 {
             for j in 0..pairs {

@@ -14,10 +14,11 @@
 //! order and the `exp` of SiLU (≤ 1e-5 in the tests).
 //!
 //! Opt-in reduced precision ([`HyperPrecision`], f32 stays the default): f16 head weights, or
-//! bf16 *compute* (weights and activations rounded to bf16, f32 accumulation; AVX512-BF16) for
-//! the heads and/or the trunk.
+//! bf16 *compute* (weights and activations rounded to bf16, f32 accumulation; AVX512-BF16, on
+//! AMX tiles where the CPU and OS allow, [`bf16_kernel`]) for the heads and/or the trunk.
 
 mod gemm;
+mod gemm_amx;
 mod gemm_bf16;
 mod heads;
 mod rows;
@@ -27,7 +28,7 @@ use burn::prelude::*;
 use lora_core::{BatchedLoraAdapter, BatchedLoraWeights};
 
 pub use gemm::{MR, NR, WeightStorage, cpu_supported};
-pub use gemm_bf16::bf16_supported;
+pub use gemm_bf16::{Bf16Kernel, bf16_kernel, bf16_supported};
 use heads::PackedHead;
 use trunk::{HostTrunk, host_vec};
 
@@ -71,6 +72,8 @@ pub struct PackedHyper {
     trunk: HostTrunk,
     heads: Vec<PackedHead>,
     threads: usize,
+    /// The kernel of the bf16 parts (`None` when no part is bf16).
+    bf16: Option<Bf16Kernel>,
 }
 
 impl PackedHyper {
@@ -168,11 +171,19 @@ impl PackedHyper {
             .filter(|&t| t > 0)
             .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
             .unwrap_or(1);
+        let any_bf16 = [precision.heads, precision.trunk].contains(&WeightStorage::Bf16);
         Ok(Self {
             trunk: HostTrunk::new(hyper, precision.trunk),
             heads,
             threads,
+            bf16: bf16_kernel().filter(|_| any_bf16),
         })
+    }
+
+    /// The kernel that multiplies the bf16 parts ([`Bf16Kernel::Amx`] or
+    /// [`Bf16Kernel::Avx512`], [`bf16_kernel`]); `None` when no part is bf16.
+    pub fn bf16_kernel(&self) -> Option<Bf16Kernel> {
+        self.bf16
     }
 
     /// Sets the number of threads (trunk rows and head output panels are split over them).

@@ -1,9 +1,13 @@
 //! The packed path's opt-in bf16 compute precision against its f32 default: the same adapters
 //! up to bf16 rounding of weights and activations, at a tiny config and at SmolLM2-135M q/v
-//! shapes, or the typed error on CPUs without AVX512-BF16.
+//! shapes (on AMX tiles where this CPU has them, else on `vdpbf16ps`), or the typed error on
+//! CPUs without AVX512-BF16; and the kernel reported.
 
 use burn::prelude::*;
-use hypermod::packed::{HyperPrecision, PackedHyper, WeightStorage, bf16_supported, cpu_supported};
+use hypermod::packed::{
+    Bf16Kernel, HyperPrecision, PackedHyper, WeightStorage, bf16_kernel, bf16_supported,
+    cpu_supported,
+};
 use hypermod::{Error, HyperConfig, HyperModulator, InitMode, Variant};
 
 use crate::common::*;
@@ -115,5 +119,54 @@ fn packed_bf16_stays_within_its_rounding_of_f32_at_smollm2_shapes() {
         };
         eprintln!("smollm2 {variant}: {e:.2e}");
         assert!(e <= 1.5e-2, "{variant}: {e}");
+    }
+}
+
+/// Whether Linux lists every one of `flags` for this CPU (`/proc/cpuinfo`; Linux lists
+/// `amx_tile` / `amx_bf16` only when it also supports their register state): an oracle
+/// independent of the crate's CPUID reading and permission request. False elsewhere.
+fn linux_lists(flags: &[&str]) -> bool {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let listed: Vec<&str> = info
+        .lines()
+        .find(|l| l.starts_with("flags"))
+        .map(|l| l.split_whitespace().collect())
+        .unwrap_or_default();
+    flags.iter().all(|f| listed.contains(f))
+}
+
+/// The bf16 kernel is AMX exactly where Linux lists AMX-TILE, AMX-BF16 and AVX512-BF16, the
+/// `vdpbf16ps` fallback with AVX512-BF16 alone, none without; a packed hypernetwork reports it
+/// when (and only when) one of its parts computes in bf16.
+#[test]
+fn the_reported_bf16_kernel_is_the_one_this_cpu_runs() {
+    let expect = if !bf16_supported() {
+        None
+    } else if linux_lists(&["amx_tile", "amx_bf16", "avx512_bf16"]) {
+        Some(Bf16Kernel::Amx)
+    } else {
+        Some(Bf16Kernel::Avx512)
+    };
+    eprintln!("bf16 kernel: {:?}", bf16_kernel());
+    assert_eq!(bf16_kernel(), expect);
+    if !cpu_supported() {
+        return;
+    }
+    let hyper =
+        HyperModulator::<B>::new(tiny(Variant::M, InitMode::Default), &Default::default(), 1)
+            .unwrap();
+    assert_eq!(PackedHyper::new(&hyper).unwrap().bf16_kernel(), None);
+    let heads = HyperPrecision {
+        heads: WeightStorage::Bf16,
+        trunk: WeightStorage::F32,
+    };
+    for precision in [HyperPrecision::BF16, heads] {
+        match PackedHyper::with_precision(&hyper, precision) {
+            Ok(p) => assert_eq!(p.bf16_kernel(), expect),
+            Err(Error::CpuFeature { feature, .. }) => {
+                assert_eq!((feature, expect), ("avx512bf16", None))
+            }
+            Err(e) => panic!("unexpected error {e}"),
+        }
     }
 }
