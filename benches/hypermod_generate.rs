@@ -14,8 +14,9 @@
 //!
 //! `packed-f16` is the opt-in reduced-precision variant of the packed path (head weights stored
 //! as f16, f32 accumulation: `PackedHyper::with_head_storage`); `packed-bf16` the opt-in bf16
-//! compute (weights and activations rounded to bf16, `vdpbf16ps`, f32 accumulation) for heads
-//! and trunk, `packed-bf16-heads` for the heads only (`PackedHyper::with_precision`; both need
+//! compute (weights and activations rounded to bf16, f32 accumulation; AMX tiles where the CPU
+//! and OS allow, else `vdpbf16ps`: the JSON lines' `bf16_kernel` says which) for heads and
+//! trunk, `packed-bf16-heads` for the heads only (`PackedHyper::with_precision`; both need
 //! AVX512-BF16 and are skipped with a note without it); `packed` is the default (f32).
 
 use std::time::Instant;
@@ -225,8 +226,9 @@ fn plain(reps: usize) {
             }
             let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
             println!(
-                "{{\"case\": \"{}\", \"path\": \"{path}\", \"threads\": \"{threads}\", \"reps\": {reps}, \"head_flops\": {}, \"wall_median_ms\": {:.4}, \"wall_min_ms\": {:.4}, \"cpu_median_ms\": {:.4}, \"cpu_min_ms\": {:.4}}}",
+                "{{\"case\": \"{}\", \"path\": \"{path}\", \"bf16_kernel\": \"{:?}\", \"threads\": \"{threads}\", \"reps\": {reps}, \"head_flops\": {}, \"wall_median_ms\": {:.4}, \"wall_min_ms\": {:.4}, \"cpu_median_ms\": {:.4}, \"cpu_min_ms\": {:.4}}}",
                 case.name,
+                packed.bf16_kernel(),
                 case.flops,
                 median(wall.clone()),
                 min(&wall),

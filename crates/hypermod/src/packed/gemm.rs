@@ -827,7 +827,8 @@ mod tests {
         // out = 100: two full panels and a partial one; out = 5: one partial panel. rows: 1,
         // 11 (register blocks of 8 and 3), 15 and 17 (under / over one AMX tile of 16 rows),
         // 33 (two tiles and one row). k = 37: odd (bf16 pads the last pair) and not a
-        // multiple of 32 (AMX tile steps); 40: even, not a multiple of 32; 64: two whole steps.
+        // multiple of 32 (AMX tile steps); 40: even, not a multiple of 32; 64: two whole steps;
+        // 300 with 70 rows: two AMX k-blocks (8 steps of 32) and two row groups (64 rows).
         for (k, out, rows) in [
             (37, 100, 11),
             (37, 100, 1),
@@ -835,6 +836,7 @@ mod tests {
             (37, 5, 17),
             (64, 100, 33),
             (67, 52, 17),
+            (300, 52, 70),
         ] {
             let ldy = out + 3;
             let w: Vec<f32> = (0..out * k)
@@ -918,10 +920,11 @@ mod tests {
                     worst = worst.max((got - expect).abs() / expect.abs().max(1.0));
                 }
             }
-            // f32 accumulation over k ≤ 67 terms of magnitude ≤ 4 (bf16 × bf16 products are
-            // exact in f32).
+            // f32 accumulation over k terms of magnitude ≤ 4 (bf16 × bf16 products are exact
+            // in f32): 1e-5 up to k = 37, the rounding growing with k beyond.
+            let tol = 1e-5 * (k as f64 / 37.0).max(1.0);
             assert!(
-                worst < 1e-5,
+                worst < tol,
                 "{shape} {epilogue:?}: worst relative error {worst}"
             );
             if epilogue == Epilogue::Store {
