@@ -828,7 +828,7 @@ mod tests {
         // 11 (register blocks of 8 and 3), 15 and 17 (under / over one AMX tile of 16 rows),
         // 33 (two tiles and one row). k = 37: odd (bf16 pads the last pair) and not a
         // multiple of 32 (AMX tile steps); 40: even, not a multiple of 32; 64: two whole steps;
-        // 300 with 70 rows: two AMX k-blocks (8 steps of 32) and two row groups (64 rows).
+        // 300 with 70 rows: ten AMX tile steps, five row tiles (the last with 6 rows).
         for (k, out, rows) in [
             (37, 100, 11),
             (37, 100, 1),

@@ -113,23 +113,16 @@ pub(super) mod kernel {
         }
     }
 
-    /// Row blocks (of [`TILE_ROWS`]) per group: the group's C tiles wait in [`Results`]
-    /// between k-blocks.
-    const GROUP_BLOCKS: usize = 4;
-    /// Tile steps per k-block: the panel's k-block (`KB_STEPS · 16` pairs × `NR` columns, 24
-    /// KiB) stays in L1 while every row block of a group multiplies it, instead of each row
-    /// block streaming the whole panel from L2 (a B tile per `tdpbf16ps` is more than L2
-    /// delivers). With the A k-block (8 KiB) and a C block (3 KiB) it fits a 48 KiB L1.
-    const KB_STEPS: usize = 8;
-
-    /// A group's C tiles: `GROUP_BLOCKS · TILE_ROWS` rows × `NR` f32 (64-byte aligned rows).
+    /// A block's C tiles after the products: `TILE_ROWS` rows × `NR` f32 (64-byte aligned rows).
     #[repr(C, align(64))]
-    struct Results([[f32; NR]; GROUP_BLOCKS * TILE_ROWS]);
+    struct Results([[f32; NR]; TILE_ROWS]);
 
-    /// One panel for all rows on AMX: groups of up to 4 blocks of 16 rows; per group and
-    /// k-block of 8 tile steps, each block's C tiles start as the bias (first k-block) or as
-    /// the stored partial sums, accumulate the k-block's steps, and are stored to an aligned
-    /// buffer; then each of the group's real rows goes through the f32 epilogue ([`finish`]).
+    /// One panel for all rows on AMX: blocks of 16 rows; per block the C tiles start as the
+    /// bias, accumulate all `pairs / 16` tile steps (one A tile and three B tiles each), and
+    /// are stored to an aligned buffer; then each of the block's real rows goes through the
+    /// f32 epilogue ([`finish`]). (Measured alternative: row groups of 64 with k-blocks of 8
+    /// steps kept in L1 between the group's blocks were no faster, a few % slower on the S
+    /// variant end to end.)
     ///
     /// # Safety
     /// [`super::amx_available`] returned true (AMX, AVX-512F and the tile permission);
@@ -155,79 +148,60 @@ pub(super) mod kernel {
         debug_assert!(pairs.is_multiple_of(TILE_PAIRS));
         let config = TileConfig::new();
         let masks = store_masks(cols);
-        let mut c = Results([[0.0; NR]; GROUP_BLOCKS * TILE_ROWS]);
+        let mut c = Results([[0.0; NR]; TILE_ROWS]);
         let (lda, ldc) = (ldx * 4, NR * 4);
-        let steps = pairs / TILE_PAIRS;
         // SAFETY: the caller guarantees AMX and the tile permission; `config` is a valid
         // palette-1 configuration (7 tiles of 16 rows × 64 bytes).
         unsafe { asm!("ldtilecfg [{}]", in(reg) config.0.as_ptr(), options(nostack)) };
-        for g0 in (0..rows).step_by(GROUP_BLOCKS * TILE_ROWS) {
-            let blocks = (rows - g0)
-                .min(GROUP_BLOCKS * TILE_ROWS)
-                .div_ceil(TILE_ROWS);
-            // At least one k-block, so that k = 0 still stores the bias.
-            for k0 in (0..steps.max(1)).step_by(KB_STEPS) {
-                for b in 0..blocks {
-                    let r0 = g0 + b * TILE_ROWS;
-                    let cb = c.0[b * TILE_ROWS].as_mut_ptr();
-                    // The C tiles: the bias (a load with stride 0 repeats its 64 bytes in all
-                    // 16 rows) or this block's partial sums.
-                    let (from, stride) = if k0 == 0 {
-                        (bias, 0)
-                    } else {
-                        (cb.cast_const(), ldc)
-                    };
-                    let (s0, n) = (k0, (k0 + KB_STEPS).min(steps) - k0);
-                    // SAFETY: `from` has `NR = 3·16` f32 (the bias), or 16 rows of `NR` f32
-                    // at stride `ldc` bytes (`c`, block `b < GROUP_BLOCKS`, 64-byte
-                    // aligned), which the C tiles are stored back to. Step `s` of the `n`
-                    // (possibly 0) reads the A tile, 16 rows × 64 bytes at `x + (r0 + i)·lda +
-                    // 64·s`, within the caller's padded rows (`r0 < rows`, rounded up to 16)
-                    // and each row's `2·pairs` values, and the B tiles, 16 pairs × 64 bytes at
-                    // `panel + (16·s + j)·PAIR_BYTES + 64·v`, within the panel's `pairs`
-                    // pairs. Only the named registers (and flags) change.
-                    unsafe {
-                        asm!(
-                            "tileloadd tmm0, [{from} + {s}*1]",
-                            "tileloadd tmm1, [{from} + {s}*1 + 64]",
-                            "tileloadd tmm2, [{from} + {s}*1 + 128]",
-                            "test {n}, {n}",
-                            "jz 3f",
-                            "2:",
-                            "tileloadd tmm3, [{a} + {lda}*1]",
-                            "tileloadd tmm4, [{w} + {ldw}*1]",
-                            "tileloadd tmm5, [{w} + {ldw}*1 + 64]",
-                            "tileloadd tmm6, [{w} + {ldw}*1 + 128]",
-                            "tdpbf16ps tmm0, tmm3, tmm4",
-                            "tdpbf16ps tmm1, tmm3, tmm5",
-                            "tdpbf16ps tmm2, tmm3, tmm6",
-                            "add {a}, 64",
-                            "add {w}, {step}",
-                            "dec {n}",
-                            "jnz 2b",
-                            "3:",
-                            "tilestored [{c} + {ldc}*1], tmm0",
-                            "tilestored [{c} + {ldc}*1 + 64], tmm1",
-                            "tilestored [{c} + {ldc}*1 + 128], tmm2",
-                            from = in(reg) from,
-                            s = in(reg) stride,
-                            n = inout(reg) n => _,
-                            a = inout(reg) x.cast::<u8>().add(r0 * lda + 64 * s0) => _,
-                            lda = in(reg) lda,
-                            w = inout(reg) panel.add(s0 * TILE_PAIRS * PAIR_BYTES) => _,
-                            ldw = in(reg) PAIR_BYTES,
-                            step = const TILE_PAIRS * PAIR_BYTES,
-                            c = in(reg) cb,
-                            ldc = in(reg) ldc,
-                            options(nostack),
-                        )
-                    };
-                }
-            }
-            let m = (rows - g0).min(GROUP_BLOCKS * TILE_ROWS);
+        for r0 in (0..rows).step_by(TILE_ROWS) {
+            // SAFETY: the C tiles start as the bias (`NR = 3·16` f32; a load with stride 0
+            // repeats its 64 bytes in all 16 rows) and end in `c` (16 rows of `NR` f32 at
+            // stride `ldc` bytes, 64-byte aligned). Step `s` of the `pairs / 16` (possibly
+            // 0) reads the A tile, 16 rows × 64 bytes at `x + (r0 + i)·lda + 64·s`, within
+            // the caller's padded rows (`r0 < rows`, rounded up to 16) and each row's
+            // `2·pairs` values, and the B tiles, 16 pairs × 64 bytes at `panel + (16·s +
+            // j)·PAIR_BYTES + 64·v`, within the panel's `pairs` pairs. Only the named
+            // registers (and flags) change.
+            unsafe {
+                asm!(
+                    "tileloadd tmm0, [{bias} + {zero}*1]",
+                    "tileloadd tmm1, [{bias} + {zero}*1 + 64]",
+                    "tileloadd tmm2, [{bias} + {zero}*1 + 128]",
+                    "test {n}, {n}",
+                    "jz 3f",
+                    "2:",
+                    "tileloadd tmm3, [{a} + {lda}*1]",
+                    "tileloadd tmm4, [{w} + {ldw}*1]",
+                    "tileloadd tmm5, [{w} + {ldw}*1 + 64]",
+                    "tileloadd tmm6, [{w} + {ldw}*1 + 128]",
+                    "tdpbf16ps tmm0, tmm3, tmm4",
+                    "tdpbf16ps tmm1, tmm3, tmm5",
+                    "tdpbf16ps tmm2, tmm3, tmm6",
+                    "add {a}, 64",
+                    "add {w}, {step}",
+                    "dec {n}",
+                    "jnz 2b",
+                    "3:",
+                    "tilestored [{c} + {ldc}*1], tmm0",
+                    "tilestored [{c} + {ldc}*1 + 64], tmm1",
+                    "tilestored [{c} + {ldc}*1 + 128], tmm2",
+                    bias = in(reg) bias,
+                    zero = in(reg) 0usize,
+                    n = inout(reg) pairs / TILE_PAIRS => _,
+                    a = inout(reg) x.cast::<u8>().add(r0 * lda) => _,
+                    lda = in(reg) lda,
+                    w = inout(reg) panel => _,
+                    ldw = in(reg) PAIR_BYTES,
+                    step = const TILE_PAIRS * PAIR_BYTES,
+                    c = in(reg) c.0.as_mut_ptr(),
+                    ldc = in(reg) ldc,
+                    options(nostack),
+                )
+            };
+            let m = (rows - r0).min(TILE_ROWS);
             for (i, row) in c.0.iter().take(m).enumerate() {
                 let at = row.as_ptr();
-                // SAFETY: AVX-512F (caller); `row` has `NR` values; row `g0 + i < rows` of
+                // SAFETY: AVX-512F (caller); `row` has `NR` values; row `r0 + i < rows` of
                 // `y` has the `masks`' lanes writable (caller).
                 unsafe {
                     let acc = [[
@@ -235,7 +209,7 @@ pub(super) mod kernel {
                         _mm512_loadu_ps(at.add(16)),
                         _mm512_loadu_ps(at.add(32)),
                     ]];
-                    finish::<1>(acc, y.add((g0 + i) * ldy), ldy, masks, epilogue);
+                    finish::<1>(acc, y.add((r0 + i) * ldy), ldy, masks, epilogue);
                 }
             }
         }
