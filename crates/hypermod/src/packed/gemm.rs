@@ -9,6 +9,7 @@
 //! ([`super::gemm_bf16`]); the epilogues are shared by all kernels, the panel driver and
 //! prefetching by the register kernels.
 
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use super::gemm_amx::TILE_PAIRS;
@@ -214,14 +215,18 @@ impl PackedLinear {
 
     /// `y = x·Wᵀ + b` for the given `(panel, rows)` pieces of work: panel `p` (an index into
     /// `0..n_panels()`) for rows `rows` of `x` (stride `ldx`) into the same rows of `y` (stride
-    /// `ldy ≥ out`; exactly columns `0..out` are written); the pieces (distinct panels) are split over `threads` threads. A panel is
+    /// `ldy ≥ out`); the pieces (distinct panels) are split over `threads` threads. A panel is
     /// streamed from memory once for all its rows, so rows that need the same panel belong in
     /// one piece.
+    ///
+    /// `y` may be uninitialised: it is only written, never read, and exactly the columns
+    /// `p·NR..min((p+1)·NR, out)` of the rows of each piece `(p, rows)` are written (so after
+    /// work covering every panel for every row, columns `0..out` of all rows are initialised).
     pub(crate) fn forward_work(
         &self,
         x: &[f32],
         ldx: usize,
-        y: &mut [f32],
+        y: &mut [MaybeUninit<f32>],
         ldy: usize,
         work: &[(usize, Range<usize>)],
         threads: usize,
@@ -242,7 +247,8 @@ impl PackedLinear {
         );
         let threads = threads.clamp(1, work.len());
         let per = work.len().div_ceil(threads);
-        let out = SendPtr(y.as_mut_ptr());
+        // `MaybeUninit<f32>` has the layout of `f32`; the kernel only stores through `out`.
+        let out = SendPtr(y.as_mut_ptr().cast::<f32>());
         let x = Operand::new(self, x, ldx, rows);
         let (x, ldx) = (&x, x.stride());
         std::thread::scope(|s| {

@@ -2,6 +2,7 @@
 //! (A `[r, d_in]`, B `[d_out, r]` per task-layer) with as little copying as the variant allows,
 //! and compute only the output columns that reach the adapter.
 
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use super::gemm::{PackedLinear, WeightStorage, panels_covering};
@@ -91,7 +92,7 @@ impl PackedHead {
     }
 
     /// The head on its trunk rows `x` (stride `ldx`; `nl` task-layers) → A `[nl, r, d_in]` and
-    /// B `[nl, d_out, r]`, flat.
+    /// B `[nl, d_out, r]`, flat. The outputs are written once each, never zero-filled first.
     pub(crate) fn apply(
         &self,
         x: &[f32],
@@ -106,41 +107,167 @@ impl PackedHead {
         match self {
             Self::Split { a, b, r } => {
                 let r = *r;
-                let mut ya = vec![0f32; nl * r * d_in];
-                let mut yb = vec![0f32; nl * d_out * r];
-                a.forward_work(x, ldx, &mut ya, r * d_in, &all(a, 0..nl), threads);
-                b.forward_work(x, ldx, &mut yb, d_out * r, &all(b, 0..nl), threads);
+                // SAFETY (both): work over every panel for every row writes columns
+                // `0..out` of each of the `nl` rows, `out = ldy` (`forward_work`).
+                let ya = unsafe {
+                    filled(nl * r * d_in, |y| {
+                        a.forward_work(x, ldx, y, r * d_in, &all(a, 0..nl), threads)
+                    })
+                };
+                let yb = unsafe {
+                    filled(nl * d_out * r, |y| {
+                        b.forward_work(x, ldx, y, d_out * r, &all(b, 0..nl), threads)
+                    })
+                };
                 (ya, yb)
             }
             Self::Shared { w, r, d_in, d_out } => {
                 shared(w, x, ldx, nl, (*r, *d_in, *d_out), threads)
             }
             Self::PerRank { a, b, r } => {
-                let rows = nl * r;
-                let mut ya = vec![0f32; rows * d_in];
-                a.forward_work(x, ldx, &mut ya, d_in, &all(a, 0..rows), threads);
-                let mut tmp = vec![0f32; rows * d_out];
+                let (r, rows) = (*r, nl * *r);
+                // SAFETY (both GEMMs): all panels for all rows, `out = ldy` (as for L).
+                let ya = unsafe {
+                    filled(rows * d_in, |y| {
+                        a.forward_work(x, ldx, y, d_in, &all(a, 0..rows), threads)
+                    })
+                };
                 let xb = &x[rows * ldx..];
-                b.forward_work(xb, ldx, &mut tmp, d_out, &all(b, 0..rows), threads);
-                let mut yb = vec![0f32; nl * d_out * r];
-                for (bt, tt) in yb
-                    .chunks_exact_mut(d_out * r)
-                    .zip(tmp.chunks_exact(r * d_out))
-                {
-                    for (kr, row) in tt.chunks_exact(d_out).enumerate() {
-                        for (j, v) in row.iter().enumerate() {
-                            bt[j * r + kr] = *v;
+                let tmp = unsafe {
+                    filled(rows * d_out, |y| {
+                        b.forward_work(xb, ldx, y, d_out, &all(b, 0..rows), threads)
+                    })
+                };
+                // SAFETY: `transpose_ranks` writes every element of each `[d_out, r]` block,
+                // from the `r` initialised rank rows of `d_out` values of its task-layer.
+                let yb = unsafe {
+                    filled(nl * d_out * r, |yb| {
+                        for (bt, tt) in yb
+                            .chunks_exact_mut(d_out * r)
+                            .zip(tmp.chunks_exact(r * d_out))
+                        {
+                            transpose_ranks(tt.as_ptr(), d_out, d_out, r, bt);
                         }
-                    }
-                }
+                    })
+                };
                 (ya, yb)
             }
         }
     }
 }
 
+/// A vector of `len` values written by `fill` (no zero-fill first).
+///
+/// # Safety
+/// `fill` must write every one of the `len` elements of the slice it is given.
+unsafe fn filled(len: usize, fill: impl FnOnce(&mut [MaybeUninit<f32>])) -> Vec<f32> {
+    let mut v = Vec::with_capacity(len);
+    fill(&mut v.spare_capacity_mut()[..len]);
+    // SAFETY: `fill` initialised the first `len` elements (the caller's guarantee), and the
+    // capacity is at least `len`.
+    unsafe { v.set_len(len) };
+    v
+}
+
+/// One task-layer's B: its `r` rank rows (row `kr` at `src + kr·lds`, `d_out` values each)
+/// transposed into `out [d_out, r]`; every element of `out` is written. `r = 8` (the paper's
+/// rank) goes through an AVX-512 8×16 transpose per 16 columns (the packed path only runs with
+/// AVX-512F), other ranks and the last `d_out mod 16` columns element by element in the
+/// output's order.
+///
+/// # Safety
+/// The `r` rows at `src` (stride `lds` values) each hold `d_out` initialised values;
+/// `out.len() = d_out·r`; AVX-512F is available.
+unsafe fn transpose_ranks(
+    src: *const f32,
+    lds: usize,
+    d_out: usize,
+    r: usize,
+    out: &mut [MaybeUninit<f32>],
+) {
+    assert_eq!(out.len(), d_out * r);
+    #[cfg(target_arch = "x86_64")]
+    let done = if r == 8 {
+        // SAFETY: the caller's guarantees; `out` holds `8·d_out` values.
+        unsafe { kernel::transpose8(src, lds, d_out, out.as_mut_ptr().cast()) }
+    } else {
+        0
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let done = 0;
+    for (j, col) in out.chunks_exact_mut(r).enumerate().skip(done) {
+        for (kr, o) in col.iter_mut().enumerate() {
+            // SAFETY: `kr < r`, `j < d_out`: an initialised value of the caller's rows.
+            o.write(unsafe { *src.add(kr * lds + j) });
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod kernel {
+    use std::arch::x86_64::*;
+
+    /// Columns `0..16·⌊d_out/16⌋` of 8 rows (row `k` at `src + k·lds`) into `out [d_out, 8]`
+    /// (rows of 8): per 16 columns, rank pairs interleaved per column, then pairs of pairs (64-bit
+    /// units), then the two quads (128-bit units), each step a two-source permute. Returns the
+    /// columns done.
+    ///
+    /// # Safety
+    /// AVX-512F; the 8 rows hold `d_out` readable values, `out` `8·d_out` writable ones.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn transpose8(
+        src: *const f32,
+        lds: usize,
+        d_out: usize,
+        out: *mut f32,
+    ) -> usize {
+        let full = d_out / 16 * 16;
+        let pairs_lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        let pairs_hi =
+            _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+        let quads_lo = _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11);
+        let quads_hi = _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15);
+        let octs_lo = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11);
+        let octs_hi = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
+        for j in (0..full).step_by(16) {
+            // SAFETY (loads and stores): row `k < 8` has columns `j..j + 16 ≤ d_out`; output
+            // rows `j..j + 16` of 8 values lie in `out`.
+            unsafe {
+                let row = |k: usize| _mm512_loadu_ps(src.add(k * lds + j));
+                // pairs[q][h]: ranks 2q, 2q+1 interleaved over columns 8h..8h+8.
+                let pairs: [[__m512d; 2]; 4] = std::array::from_fn(|q| {
+                    let (a, b) = (row(2 * q), row(2 * q + 1));
+                    [
+                        _mm512_castps_pd(_mm512_permutex2var_ps(a, pairs_lo, b)),
+                        _mm512_castps_pd(_mm512_permutex2var_ps(a, pairs_hi, b)),
+                    ]
+                });
+                // quads[g][m]: ranks 4g..4g+4 of columns 4m..4m+4.
+                let quads: [[__m512d; 4]; 2] = std::array::from_fn(|g| {
+                    std::array::from_fn(|m| {
+                        let (a, b) = (pairs[2 * g][m / 2], pairs[2 * g + 1][m / 2]);
+                        let idx = if m % 2 == 0 { quads_lo } else { quads_hi };
+                        _mm512_permutex2var_pd(a, idx, b)
+                    })
+                });
+                for (m, (a, b)) in quads[0].iter().zip(&quads[1]).enumerate() {
+                    let lo = _mm512_permutex2var_pd(*a, octs_lo, *b);
+                    let hi = _mm512_permutex2var_pd(*a, octs_hi, *b);
+                    let at = out.add((j + 4 * m) * 8);
+                    _mm512_storeu_ps(at, _mm512_castpd_ps(lo));
+                    _mm512_storeu_ps(at.add(16), _mm512_castpd_ps(hi));
+                }
+            }
+        }
+        full
+    }
+}
+
 /// M: rows `[A rows (nl) | B rows (nl)]`, one GEMM piece per needed panel over the rows that
-/// need it, then each rank row cut to `d_in` (A) or `d_out` (B, transposed to `[d_out, r]`).
+/// need it (each panel streamed once for A and B), then each rank row of B cut to `d_out` and
+/// transposed to `[d_out, r]`. When `d_in` is the wider side (q/v/k/o/down projections) the A
+/// rows of the GEMM's output are already PEFT's A layout: the buffer is cut to them in place
+/// (no copy); otherwise each A rank row is cut to `d_in` too.
 fn shared(
     w: &PackedLinear,
     x: &[f32],
@@ -164,23 +291,77 @@ fn shared(
         )
         .collect();
     let ldy = r * wide;
-    let mut y = vec![0f32; 2 * nl * ldy];
-    w.forward_work(x, ldx, &mut y, ldy, &work, threads);
-    let mut a = vec![0f32; nl * r * d_in];
-    let mut b = vec![0f32; nl * d_out * r];
-    for t in 0..nl {
-        let (ya, yb) = (
-            &y[t * ldy..(t + 1) * ldy],
-            &y[(nl + t) * ldy..(nl + t + 1) * ldy],
-        );
-        let bt = &mut b[t * d_out * r..(t + 1) * d_out * r];
-        for kr in 0..r {
-            a[(t * r + kr) * d_in..(t * r + kr + 1) * d_in]
-                .copy_from_slice(&ya[kr * wide..kr * wide + d_in]);
-            for (j, v) in yb[kr * wide..kr * wide + d_out].iter().enumerate() {
-                bt[j * r + kr] = *v;
+    let mut y: Vec<f32> = Vec::with_capacity(2 * nl * ldy);
+    w.forward_work(
+        x,
+        ldx,
+        &mut y.spare_capacity_mut()[..2 * nl * ldy],
+        ldy,
+        &work,
+        threads,
+    );
+    // Only the columns of the panels in `pa` (A rows) and `pb` (B rows) are written; exactly
+    // those are read: `kr·wide..kr·wide + d_in` (A) and `..+ d_out` (B) lie in them.
+    let init = &y.spare_capacity_mut()[..2 * nl * ldy];
+    // SAFETY: element `(row, c)` of `init` is initialised when `c` lies in a panel of its
+    // rows' piece, which holds for every element read below (`panels_covering`).
+    let read = |row: usize, c: usize| unsafe { init[row * ldy + c].assume_init() };
+    // SAFETY: B row `t` holds its `r` rank rows at stride `wide` from `(nl + t)·ldy`, each
+    // with `d_out` initialised values (panels `pb`); every element of `b` is written.
+    let b = unsafe {
+        filled(nl * d_out * r, |b| {
+            for (t, bt) in b.chunks_exact_mut(d_out * r).enumerate() {
+                let src = init[(nl + t) * ldy..].as_ptr().cast::<f32>();
+                transpose_ranks(src, wide, d_out, r, bt);
+            }
+        })
+    };
+    if d_in == wide {
+        // SAFETY: the A rows `0..nl` were computed on every panel (`pa` covers `0..r·d_in =
+        // 0..ldy`), so their `nl·ldy` values are initialised; `r·d_in = ldy`, so they are A
+        // `[nl, r, d_in]` as they stand.
+        unsafe { y.set_len(nl * ldy) };
+        // The B rows' half of the allocation is given back (glibc shrinks in place).
+        y.shrink_to_fit();
+        return (y, b);
+    }
+    // SAFETY: every `(t, kr, i)` of A `[nl, r, d_in]` is written.
+    let a = unsafe {
+        filled(nl * r * d_in, |a| {
+            for (tk, row) in a.chunks_exact_mut(d_in).enumerate() {
+                let (t, kr) = (tk / r, tk % r);
+                for (c, o) in row.iter_mut().enumerate() {
+                    o.write(read(t, kr * wide + c));
+                }
+            }
+        })
+    };
+    (a, b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rank_rows_transpose_into_peft_b_layout() {
+        if !super::super::cpu_supported() {
+            return;
+        }
+        // r = 8: the vector transpose (two blocks of 16 columns) and a tail of 8 columns;
+        // r = 3: element by element. The source rows are longer than `d_out` (stride `lds`).
+        for (r, d_out, lds) in [(8, 40, 43), (8, 16, 16), (8, 5, 7), (3, 21, 25)] {
+            let src: Vec<f32> = (0..r * lds).map(|i| i as f32 * 0.5 - 3.0).collect();
+            let mut out = vec![MaybeUninit::uninit(); d_out * r];
+            // SAFETY: `r` rows of `lds ≥ d_out` values; AVX-512F checked above.
+            unsafe { transpose_ranks(src.as_ptr(), lds, d_out, r, &mut out) };
+            for j in 0..d_out {
+                for kr in 0..r {
+                    // SAFETY: `transpose_ranks` writes every element.
+                    let got = unsafe { out[j * r + kr].assume_init() };
+                    assert_eq!(got, src[kr * lds + j], "r {r} d_out {d_out}: ({j}, {kr})");
+                }
             }
         }
     }
-    (a, b)
 }
