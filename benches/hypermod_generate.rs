@@ -50,11 +50,20 @@ fn head_flops(cfg: &HyperConfig) -> usize {
         .sum()
 }
 
-/// Downloads every factor of generated adapters (what writing the PEFT file needs).
+/// Takes every factor of generated adapters into host `TensorData` (what writing the PEFT file
+/// needs). The adapter is consumed, so each factor's tensor is the sole owner of its buffer and
+/// `into_data` hands that buffer over: on flex no copy is made, as the reference's adapters
+/// stay where PyTorch computed them (`hypermod_reference.py` times `state_dict(gen_lora(..))`,
+/// host tensors, without a further copy). A backend with device memory downloads here.
 fn to_host(adapters: BatchedLoraAdapter<B>) -> usize {
-    adapters
+    let factors: Vec<Tensor<B, 4>> = adapters
         .modules()
-        .map(|(_, w)| w.a.to_data().num_elements() + w.b.to_data().num_elements())
+        .flat_map(|(_, w)| [w.a.clone(), w.b.clone()])
+        .collect();
+    drop(adapters);
+    factors
+        .into_iter()
+        .map(|t| t.into_data().num_elements())
         .sum()
 }
 
