@@ -24,7 +24,7 @@ pub const MR: usize = 8;
 /// straddles two lines, so no vector load of the kernel is split.
 #[derive(Debug, Clone, Copy)]
 #[repr(C, align(64))]
-pub(super) struct Line([f32; 16]);
+pub(super) struct Line(pub(super) [f32; 16]);
 
 /// `len` zeros (f32 slots) in cache-line-aligned storage (rounded up to whole lines).
 pub(super) fn aligned_zeros(len: usize) -> Vec<Line> {

@@ -98,9 +98,16 @@ const CHUNK: usize = 32;
 pub(super) fn to_pairs(x: &[f32], ldx: usize, rows: usize, k: usize) -> (Vec<Line>, usize) {
     assert!(bf16_supported(), "bf16 layer on a CPU without AVX512-BF16");
     assert!(rows == 0 || (ldx >= k && x.len() >= (rows - 1) * ldx + k));
-    let lines = k.div_ceil(CHUNK).max(1);
-    let mut out = aligned_zeros((rows + TILE_ROWS) * lines * 16);
-    for (r, row) in out.chunks_exact_mut(lines).take(rows).enumerate() {
+    if k == 0 {
+        return (aligned_zeros((rows + TILE_ROWS) * 16), 16);
+    }
+    let lines = k.div_ceil(CHUNK);
+    // The rows are written once (no zero-fill first), then the zero rows appended.
+    let mut out: Vec<Line> = Vec::with_capacity((rows + TILE_ROWS) * lines);
+    for (r, row) in out.spare_capacity_mut()[..rows * lines]
+        .chunks_exact_mut(lines)
+        .enumerate()
+    {
         let values = &x[r * ldx..r * ldx + k];
         // SAFETY: AVX512-BF16 checked above; `row` holds `⌈k/32⌉` lines.
         #[cfg(target_arch = "x86_64")]
@@ -111,12 +118,18 @@ pub(super) fn to_pairs(x: &[f32], ldx: usize, rows: usize, k: usize) -> (Vec<Lin
         #[cfg(not(target_arch = "x86_64"))]
         let _ = (values, row);
     }
+    // SAFETY: `row_to_pairs` wrote all `lines` lines of each of the `rows` rows (`⌈k/32⌉`
+    // chunks of `k > 0` values, one line each).
+    unsafe { out.set_len(rows * lines) };
+    out.resize((rows + TILE_ROWS) * lines, Line([0.0; 16]));
     (out, lines * 16)
 }
 
 #[cfg(target_arch = "x86_64")]
 mod kernel {
     use std::arch::x86_64::*;
+
+    use std::mem::MaybeUninit;
 
     use super::{CHUNK, Line, NR, NextPanel, prefetch_step};
 
@@ -128,7 +141,7 @@ mod kernel {
     /// # Safety
     /// AVX-512F and AVX512-BF16 must be available; `out.len() ≥ ⌈x.len()/32⌉`.
     #[target_feature(enable = "avx512f,avx512bf16")]
-    pub(super) unsafe fn row_to_pairs(x: &[f32], out: &mut [Line]) {
+    pub(super) unsafe fn row_to_pairs(x: &[f32], out: &mut [MaybeUninit<Line>]) {
         for (chunk, line) in x.chunks(CHUNK).zip(out.iter_mut()) {
             let mask = |from: usize| -> __mmask16 {
                 let n = chunk.len().saturating_sub(from).min(16);
@@ -140,7 +153,7 @@ mod kernel {
                 let hi = _mm512_maskz_loadu_ps(mask(16), chunk.as_ptr().wrapping_add(16));
                 // `lo` becomes bf16 elements 0..16, `hi` 16..32: the values stay in order.
                 let packed: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(hi, lo));
-                _mm512_storeu_si512((line as *mut Line).cast(), packed);
+                _mm512_storeu_si512(line.as_mut_ptr().cast(), packed);
             }
         }
     }
