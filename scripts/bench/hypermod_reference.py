@@ -20,7 +20,8 @@ The paired Rust command is `t2l --device cuda bench generate` (see docs/performa
 Side by side with ours (`--rust BINARY`, the `hypermod_generate` bench executable): the rounds
 alternate ours (`T2L_BENCH_PLAIN=reps`, packed path, same thread count) and the reference, each
 round timing every case `reps` times (wall and process CPU time); the table gives, per case, the
-median over rounds of each round's median, both clocks, and the ratio reference / ours:
+median over rounds of each round's median, both clocks, and the ratio reference / ours (`--rust`
+given twice or more: every executable runs in every round, one set of tables each):
   python3 scripts/bench/hypermod_reference.py --rust target/release/deps/hypermod_generate-HASH \
       --threads 2 --rounds 3 --reps 10
 It lists our opt-in reduced-precision paths (`packed-f16`, `packed-bf16`, `packed-bf16-heads`)
@@ -217,12 +218,13 @@ def side_by_side(args):
     ours, ref, loads = {}, {}, []
 
     def run_ours():
-        out = subprocess.run([args.rust], env=env, capture_output=True, text=True, check=True)
-        for line in out.stdout.splitlines():
-            if line.startswith("{"):
-                r = json.loads(line)
-                key = (r["case"], r["path"])
-                ours.setdefault(key, []).append((r["wall_median_ms"], r["cpu_median_ms"]))
+        for exe in args.rust:
+            out = subprocess.run([exe], env=env, capture_output=True, text=True, check=True)
+            for line in out.stdout.splitlines():
+                if line.startswith("{"):
+                    r = json.loads(line)
+                    key = (exe, r["case"], r["path"])
+                    ours.setdefault(key, []).append((r["wall_median_ms"], r["cpu_median_ms"]))
 
     def run_ref():
         for (case, dt), hyper in models.items():
@@ -244,25 +246,27 @@ def side_by_side(args):
     # "packed" is our default (f32); the opt-in reduced precisions are listed apart. The bf16
     # reference is compared with our bf16 paths only.
     tables = [(path, "f32") for path in PATHS] + [(path, "bf16") for path in PATHS[2:]]
-    for path, dt in tables:
+    for exe, (path, dt) in ((exe, t) for exe in args.rust for t in tables):
         if dt not in dtypes:
             continue
-        if (path, dt) != ("packed", "f32"):
+        if len(args.rust) > 1 and (path, dt) == ("packed", "f32"):
+            print(f"== ours: {exe} ==")
+        if (path, dt) != ("packed", "f32") or len(args.rust) > 1:
             print(f"-- ours with {path}{' (opt-in reduced precision)' if path != 'packed' else ''}"
                   f", reference in {dt} --")
         for case in cases:
-            if (case, path) not in ours:
+            if (exe, case, path) not in ours:
                 continue
-            ow = statistics.median(w for w, _ in ours[case, path])
-            oc = statistics.median(c for _, c in ours[case, path])
+            ow = statistics.median(w for w, _ in ours[exe, case, path])
+            oc = statistics.median(c for _, c in ours[exe, case, path])
             rw = statistics.median(w for w, _ in ref[case, dt])
             rc = statistics.median(c for _, c in ref[case, dt])
             print(f"{case:15s} {ow:9.2f} {rw:9.2f} {rw / ow:6.2f} | {oc:8.2f} {rc:8.2f} "
                   f"{rc / oc:6.2f}")
-            results.append({"case": case, "path": path, "ref_dtype": dt,
+            results.append({"rust": exe, "case": case, "path": path, "ref_dtype": dt,
                             "threads": args.threads, "ours_wall_ms": ow, "ref_wall_ms": rw,
                             "ours_cpu_ms": oc, "ref_cpu_ms": rc,
-                            "ours_rounds": ours[case, path], "ref_rounds": ref[case, dt]})
+                            "ours_rounds": ours[exe, case, path], "ref_rounds": ref[case, dt]})
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"load_average": loads, "results": results}, f, indent=1)
@@ -276,7 +280,10 @@ def main():
     ap.add_argument("--cpu-time", action="store_true",
                     help="measure process CPU time instead of wall time (with --threads 1: the "
                          "work per adapter, robust to other jobs on the machine)")
-    ap.add_argument("--rust", help="our hypermod_generate bench executable: run side by side")
+    ap.add_argument("--rust", action="append",
+                    help="our hypermod_generate bench executable: run side by side; give it "
+                         "more than once to time several builds (e.g. before and after a change) "
+                         "in the same rounds, each with its own tables")
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds (with --rust)")
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                     help="where the reference runs")

@@ -148,7 +148,8 @@ pub(super) mod kernel {
         debug_assert!(pairs.is_multiple_of(TILE_PAIRS));
         let config = TileConfig::new();
         let masks = store_masks(cols);
-        let mut c = Results([[0.0; NR]; TILE_ROWS]);
+        // Written whole by each block's `tilestored`s before any read (no zero-fill per call).
+        let mut c = std::mem::MaybeUninit::<Results>::uninit();
         let (lda, ldc) = (ldx * 4, NR * 4);
         // SAFETY: the caller guarantees AMX and the tile permission; `config` is a valid
         // palette-1 configuration (7 tiles of 16 rows × 64 bytes).
@@ -193,12 +194,14 @@ pub(super) mod kernel {
                     w = inout(reg) panel => _,
                     ldw = in(reg) PAIR_BYTES,
                     step = const TILE_PAIRS * PAIR_BYTES,
-                    c = in(reg) c.0.as_mut_ptr(),
+                    c = in(reg) c.as_mut_ptr(),
                     ldc = in(reg) ldc,
                     options(nostack),
                 )
             };
             let m = (rows - r0).min(TILE_ROWS);
+            // SAFETY: the three `tilestored`s above wrote all 16 rows × 3 · 64 bytes of `c`.
+            let c = unsafe { c.assume_init_ref() };
             for (i, row) in c.0.iter().take(m).enumerate() {
                 let at = row.as_ptr();
                 // SAFETY: AVX-512F (caller); `row` has `NR` values; row `r0 + i < rows` of
