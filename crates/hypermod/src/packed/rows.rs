@@ -16,8 +16,38 @@ impl HostNorm {
         self.gamma.len()
     }
 
-    /// `out[r] = LN(x[r])` for `rows` rows of `width()` values; strides `ldx`, `ldo`.
+    /// `out[r] = LN(x[r])` for `rows` rows of `width()` values; strides `ldx`, `ldo`. Compiled
+    /// for AVX-512F where the CPU has it (the packed path's CPUs), so that the lane sums and the
+    /// affine map run 16 lanes wide.
     pub(crate) fn forward(&self, x: &[f32], ldx: usize, rows: usize, out: &mut [f32], ldo: usize) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: AVX-512F detected just above.
+            return unsafe { self.forward_avx512(x, ldx, rows, out, ldo) };
+        }
+        self.forward_rows(x, ldx, rows, out, ldo);
+    }
+
+    /// [`Self::forward_rows`] compiled with AVX-512F.
+    ///
+    /// # Safety
+    /// AVX-512F must be available.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn forward_avx512(
+        &self,
+        x: &[f32],
+        ldx: usize,
+        rows: usize,
+        out: &mut [f32],
+        ldo: usize,
+    ) {
+        self.forward_rows(x, ldx, rows, out, ldo);
+    }
+
+    /// The rows of [`Self::forward`] (inlined into each caller's target features).
+    #[inline(always)]
+    fn forward_rows(&self, x: &[f32], ldx: usize, rows: usize, out: &mut [f32], ldo: usize) {
         let w = self.width();
         for r in 0..rows {
             let row = &x[r * ldx..r * ldx + w];
@@ -37,6 +67,7 @@ const LANES: usize = 16;
 
 /// `Σ f(v)` over `row`, summed in [`LANES`] interleaved partial sums (which the compiler keeps
 /// in vector registers; a single running sum would wait on each add's latency).
+#[inline(always)]
 fn lane_sum(row: &[f32], f: impl Fn(f32) -> f32) -> f32 {
     let mut acc = [0f32; LANES];
     let chunks = row.chunks_exact(LANES);
