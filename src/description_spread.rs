@@ -226,18 +226,13 @@ mod tests {
         ];
         let methods = vec!["T2L".to_string(), "base".to_string()];
         let benchmarks = vec![ArcEasy, Piqa];
-        let report = EvalReport {
-            model: "m".into(),
-            seed: 0,
-            limit: None,
-            protocols: vec![Protocol::Loglik],
-            scores: EvalReport::score(&records, &methods, &benchmarks, &[Protocol::Loglik]),
-            methods: methods.clone(),
-            benchmarks,
+        let report = EvalReport::from_records(
+            "m",
             records,
-            sandbox: None,
-            seconds: 0.0,
-        };
+            methods.clone(),
+            benchmarks,
+            vec![Protocol::Loglik],
+        );
         let per = per_description(&report, "T2L", Protocol::Loglik);
         assert_eq!(per.len(), 2);
         assert_eq!(per[0].cells[0].description, "d0");

@@ -115,6 +115,41 @@ pub struct EvalReport {
 }
 
 impl EvalReport {
+    /// A report of `records`, scored with [`Self::score`]. `seed` 0, no `limit`, no `sandbox`
+    /// and 0 `seconds`: a run sets its own with struct-update syntax.
+    ///
+    /// ```
+    /// use trainers::eval::{benchmark::Benchmark, protocol::Protocol, report::EvalReport};
+    /// let report = EvalReport::from_records(
+    ///     "m",
+    ///     Vec::new(),
+    ///     vec!["base".to_string()],
+    ///     vec![Benchmark::ArcEasy],
+    ///     vec![Protocol::Loglik],
+    /// );
+    /// assert!(report.scores.is_empty());
+    /// ```
+    pub fn from_records(
+        model: impl Into<String>,
+        records: Vec<ExampleRecord>,
+        methods: Vec<String>,
+        benchmarks: Vec<Benchmark>,
+        protocols: Vec<Protocol>,
+    ) -> Self {
+        Self {
+            model: model.into(),
+            seed: 0,
+            limit: None,
+            scores: Self::score(&records, &methods, &benchmarks, &protocols),
+            protocols,
+            methods,
+            benchmarks,
+            records,
+            sandbox: None,
+            seconds: 0.0,
+        }
+    }
+
     /// Builds the scores from the records, in method × benchmark × protocol order.
     pub fn score(
         records: &[ExampleRecord],
@@ -359,18 +394,7 @@ mod tests {
         ];
         let methods = vec!["base".to_string(), "T2L".to_string()];
         let benchmarks = vec![ArcEasy, Boolq, Gsm8k];
-        let report = EvalReport {
-            model: "m".into(),
-            seed: 0,
-            limit: None,
-            protocols: vec![Loglik],
-            scores: EvalReport::score(&records, &methods, &benchmarks, &[Loglik]),
-            methods,
-            benchmarks,
-            records,
-            sandbox: None,
-            seconds: 0.0,
-        };
+        let report = EvalReport::from_records("m", records, methods, benchmarks, vec![Loglik]);
         let md = report.markdown(Loglik);
         let lines: Vec<&str> = md.lines().collect();
         assert_eq!(lines[0], "| loglik | ArcE | BQ | GSM8K | Avg. |");
@@ -407,18 +431,8 @@ mod tests {
         }
         let methods = vec!["base".to_string(), "t2l".to_string()];
         let benchmarks = vec![ArcEasy, Piqa];
-        let report = EvalReport {
-            model: "m".into(),
-            seed: 0,
-            limit: None,
-            protocols: vec![Protocol::Loglik],
-            scores: EvalReport::score(&records, &methods, &benchmarks, &[Protocol::Loglik]),
-            methods,
-            benchmarks,
-            records,
-            sandbox: None,
-            seconds: 0.0,
-        };
+        let report =
+            EvalReport::from_records("m", records, methods, benchmarks, vec![Protocol::Loglik]);
         let (m, se) = report.mean_with_error("base", Protocol::Loglik).unwrap();
         assert!((m - 0.375).abs() < 1e-12);
         // √(0.25·0.75/4 + 0.5·0.5/4) / 2
@@ -453,18 +467,8 @@ mod tests {
         assert_eq!(scores[0].accuracy, 0.75);
         // `rec` marks the sum criterion as the opposite of the per-character one.
         assert_eq!(scores[0].accuracy_sum, Some(0.25));
-        let report = EvalReport {
-            model: "m".into(),
-            seed: 0,
-            limit: None,
-            protocols: vec![Protocol::Cloze],
-            scores,
-            methods,
-            benchmarks: vec![Piqa],
-            records,
-            sandbox: None,
-            seconds: 0.0,
-        };
+        let report =
+            EvalReport::from_records("m", records, methods, vec![Piqa], vec![Protocol::Cloze]);
         let tables = report.markdown_tables();
         assert_eq!(tables.len(), 2);
         assert!(tables[0].contains("| cloze | PIQA | Avg. |") && tables[0].contains("| 75.0 |"));

@@ -273,18 +273,18 @@ impl<'a, B: Backend> Evaluator<'a, B> {
         }
         self.progress.finish();
         let labels: Vec<String> = methods.iter().map(Method::label).collect();
-        let scores = EvalReport::score(&records, &labels, benchmarks, &self.options.protocols);
         Ok(EvalReport {
-            model: model_name.to_string(),
             seed: self.options.seed,
             limit: self.options.limit,
-            protocols: self.options.protocols.clone(),
-            methods: labels,
-            benchmarks: benchmarks.to_vec(),
-            scores,
-            records,
             sandbox: self.sandbox.as_ref().map(Sandbox::isolation),
             seconds: start.elapsed().as_secs_f64(),
+            ..EvalReport::from_records(
+                model_name,
+                records,
+                labels,
+                benchmarks.to_vec(),
+                self.options.protocols.clone(),
+            )
         })
     }
 
