@@ -11,6 +11,9 @@
 //! - [`init`]: seeded initialisation and Bias-HyperInit (with the rule for `d_out > d_in`).
 //! - [`packed`]: the CPU fast path (host trunk and heads on a packed AVX-512 kernel):
 //!   [`packed::PackedHyper`], `generate_packed`.
+//! - [`generator`]: [`generator::AdapterGenerator`], a hypernetwork on the generic or the packed
+//!   path (the one place that chooses); [`precision_name`]: the packed path's named precisions
+//!   (`f32`, `f16-heads`, `bf16`, `bf16-heads`).
 //! - [`checkpoint`]: our checkpoint directory (safetensors + JSON config + `adapter_config.json`).
 //! - [`pipeline`]: description(s) → [`text_embed::TextEmbedder`] → hypernetwork → PEFT directory.
 //! - [`reference`]: import of the PyTorch reference's checkpoints.
@@ -22,12 +25,14 @@ pub mod config;
 pub mod embedding_file;
 pub mod error;
 pub mod forward;
+pub mod generator;
 pub mod heads;
 pub mod init;
 pub mod model;
 pub mod nn;
 pub mod packed;
 pub mod pipeline;
+pub mod precision_name;
 pub mod reference;
 pub mod rope;
 pub mod spec;

@@ -5,6 +5,7 @@ mod checkpoint;
 mod common;
 mod counts;
 mod generate;
+mod generator;
 mod init;
 mod packed_bf16;
 mod pipeline;
