@@ -58,7 +58,7 @@ pub enum Command {
     /// Generate a PEFT LoRA adapter from a task description (or a raw task embedding) with a T2L
     /// hypernetwork checkpoint (ours or the PyTorch reference's).
     #[command(
-        after_help = "Examples:\n  t2l generate --checkpoint ckpt/t2l_smollm2 --description \"Solve grade-school math word problems.\" --out out/gsm8k\n  t2l generate --checkpoint trained_t2l/mistral_7b_t2l --embedding phi.npy --out out/adapter --json"
+        after_help = "Examples:\n  t2l generate --checkpoint ckpt/t2l_smollm2 --description \"Solve grade-school math word problems.\" --out out/gsm8k\n  t2l generate --checkpoint ckpt/t2l_smollm2 --description \"Classify the sentiment of a movie review.\" --precision bf16 --out out/sst2\n  t2l generate --checkpoint trained_t2l/mistral_7b_t2l --embedding phi.npy --out out/adapter --json"
     )]
     Generate(crate::commands::generate::GenerateArgs),
     /// Train a LoRA (oracle or multi-task), a reconstruction T2L or an SFT T2L from a config

@@ -24,7 +24,7 @@ fn ok(out: &Output) {
 }
 
 mod common;
-use common::minilm;
+use common::{minilm, one_line_error};
 
 /// A small random checkpoint (SmolLM2-like q/v widths shrunk, 4 layers, r = 4) with task width
 /// `task_dim`, saved in `dir`.
@@ -258,4 +258,161 @@ fn generate_and_inspect_accept_a_reference_checkpoint() {
     assert_eq!(rep["kind"], "reference_checkpoint");
     assert_eq!(rep["variant"], "S");
     assert_eq!(rep["module_order"], serde_json::json!(["v_proj", "q_proj"]));
+}
+
+/// Runs `t2l generate --json` on `ckpt` for the embedding file `emb` into `out_dir`, with
+/// `extra` flags; returns the JSON report.
+fn generate_json(ckpt: &Path, emb: &Path, out_dir: &Path, extra: &[&str]) -> serde_json::Value {
+    let out = t2l()
+        .args(["generate", "--json", "--checkpoint"])
+        .arg(ckpt)
+        .arg("--embedding")
+        .arg(emb)
+        .arg("--out")
+        .arg(out_dir)
+        .args(extra)
+        .output()
+        .unwrap();
+    ok(&out);
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `(max |a − b|, largest |a|)` over every factor of the adapters in two PEFT directories.
+fn dir_diff(a: &Path, b: &Path) -> (f32, f32) {
+    let device = Default::default();
+    let (a, b) = (
+        lora_core::load_peft::<B>(a, &device).unwrap(),
+        lora_core::load_peft::<B>(b, &device).unwrap(),
+    );
+    let mut diff = 0f32;
+    let mut largest = 0f32;
+    for (name, w) in a.modules() {
+        let v = b.module(name).unwrap();
+        for (x, y) in [(&w.a, &v.a), (&w.b, &v.b)] {
+            diff = diff.max((x.clone() - y.clone()).abs().max().into_scalar());
+            largest = largest.max(x.clone().abs().max().into_scalar());
+        }
+    }
+    (diff, largest)
+}
+
+/// A tiny M checkpoint (task width 12) and a JSON embedding for it, in `tmp`.
+fn tiny_case(tmp: &Path) -> (PathBuf, PathBuf) {
+    let ckpt = tmp.join("ckpt");
+    checkpoint(&ckpt, Variant::M, 12, None);
+    let values: Vec<f32> = (0..12).map(|i| ((i * 7 % 12) as f32 - 5.5) / 3.0).collect();
+    let emb = tmp.join("phi.json");
+    std::fs::write(&emb, serde_json::to_string(&values).unwrap()).unwrap();
+    (ckpt, emb)
+}
+
+#[test]
+fn generate_on_the_packed_f32_path_equals_the_generic_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ckpt, emb) = tiny_case(tmp.path());
+    let (packed_dir, generic_dir) = (tmp.path().join("packed"), tmp.path().join("generic"));
+    let packed = generate_json(&ckpt, &emb, &packed_dir, &["--precision", "f32"]);
+    let generic = generate_json(&ckpt, &emb, &generic_dir, &["--generic"]);
+    // The default on --device cpu: the packed path wherever the CPU has AVX-512F.
+    let default_path = if hypermod::packed::cpu_supported() {
+        "packed"
+    } else {
+        "generic"
+    };
+    assert_eq!(packed["path"], default_path);
+    assert_eq!(packed["precision"], "f32");
+    assert!(packed.get("kernel").is_none(), "{packed}");
+    assert_eq!(generic["path"], "generic");
+    assert_eq!(generic["precision"], "f32");
+    let (d, largest) = dir_diff(&packed_dir, &generic_dir);
+    println!("--precision f32 vs --generic: max abs diff {d:e} (largest |value| {largest:e})");
+    assert!(largest > 0.0);
+    assert!(d <= 1e-5, "{d}");
+}
+
+#[test]
+fn generate_in_bf16_writes_a_close_adapter_and_reports_its_kernel() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ckpt, emb) = tiny_case(tmp.path());
+    let (bf16_dir, f32_dir) = (tmp.path().join("bf16"), tmp.path().join("f32"));
+    if !hypermod::packed::bf16_supported() {
+        eprintln!("note: no AVX512-BF16 on this CPU; checking the error line only");
+        let out = t2l()
+            .args(["generate", "--precision", "bf16", "--checkpoint"])
+            .arg(&ckpt)
+            .arg("--embedding")
+            .arg(&emb)
+            .arg("--out")
+            .arg(&bf16_dir)
+            .output()
+            .unwrap();
+        let err = one_line_error(&out);
+        assert!(err.contains("avx512"), "{err}");
+        return;
+    }
+    let rep = generate_json(&ckpt, &emb, &bf16_dir, &["--precision", "bf16"]);
+    generate_json(&ckpt, &emb, &f32_dir, &["--generic"]);
+    assert_eq!(rep["path"], "packed");
+    assert_eq!(rep["precision"], "bf16");
+    let kernel = match hypermod::packed::bf16_kernel().unwrap() {
+        hypermod::packed::Bf16Kernel::Amx => "amx",
+        hypermod::packed::Bf16Kernel::Avx512 => "avx512",
+    };
+    assert_eq!(rep["kernel"], kernel);
+    let (d, largest) = dir_diff(&f32_dir, &bf16_dir);
+    println!(
+        "--precision bf16 vs f32: max abs diff {d:e}, largest |value| {largest:e}, ratio {:e}",
+        d / largest
+    );
+    assert!(d > 0.0, "bf16 wrote the f32 adapter exactly");
+    assert!(d <= 1.5e-2 * largest, "{d} vs {largest}");
+    // The text output says the path in one line.
+    let text = t2l()
+        .args(["generate", "--precision", "bf16-heads", "--checkpoint"])
+        .arg(&ckpt)
+        .arg("--embedding")
+        .arg(&emb)
+        .arg("--out")
+        .arg(tmp.path().join("heads"))
+        .output()
+        .unwrap();
+    ok(&text);
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        stdout.contains(&format!("packed path, bf16-heads ({kernel} kernel)")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn generate_refuses_precisions_it_cannot_run_in_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ckpt, emb) = tiny_case(tmp.path());
+    let out_dir = tmp.path().join("a");
+    let run = |extra: &[&str]| {
+        t2l()
+            .args(["generate", "--checkpoint"])
+            .arg(&ckpt)
+            .arg("--embedding")
+            .arg(&emb)
+            .arg("--out")
+            .arg(&out_dir)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let err = one_line_error(&run(&["--precision", "fp8"]));
+    assert!(err.contains("`fp8`"), "{err}");
+    for name in ["f32", "f16-heads", "bf16", "bf16-heads"] {
+        assert!(err.contains(name), "{err}");
+    }
+    let err = one_line_error(&run(&["--precision", "bf16", "--generic"]));
+    assert!(err.contains("--generic"), "{err}");
+    // Checked before the device is opened: the same line with or without a GPU build.
+    let err = one_line_error(&run(&["--precision", "f16-heads", "--device", "wgpu"]));
+    assert!(
+        err.contains("--device wgpu") && err.contains("--device cpu"),
+        "{err}"
+    );
+    assert!(!out_dir.exists(), "nothing written on error");
 }

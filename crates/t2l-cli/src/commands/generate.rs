@@ -1,5 +1,6 @@
 //! `t2l generate --checkpoint DIR (--description TEXT | --embedding FILE) --out DIR`: a PEFT LoRA
-//! adapter from a task description (or a raw task embedding) with a T2L hypernetwork.
+//! adapter from a task description (or a raw task embedding) with a T2L hypernetwork, on the
+//! packed CPU path (`--precision`) or the generic one (`--generic`, other devices).
 
 use std::path::{Path, PathBuf};
 
@@ -7,13 +8,15 @@ use burn::prelude::*;
 use clap::Args;
 use hypermod::HyperModulator;
 use hypermod::embedding_file::read_embedding;
+use hypermod::generator::AdapterGenerator;
 use hypermod::pipeline::{DESCRIPTION_FILE, write_adapter_dir};
+use hypermod::precision_name::NamedPrecision;
 use hypermod::reference::{ImportOptions, is_reference_dir};
 use serde::Serialize;
 
 use crate::cli::GlobalArgs;
-use crate::commands::t2l_pipeline::open_pipeline;
-use crate::device::{BackendTask, run_on};
+use crate::commands::t2l_pipeline::{GenerationArgs, open_generator_pipeline};
+use crate::device::{BackendTask, DeviceChoice, run_on};
 use crate::error::CliError;
 
 /// `t2l generate`.
@@ -45,6 +48,9 @@ pub struct GenerateArgs {
     /// Where to write the PEFT adapter directory (created if needed).
     #[arg(long)]
     pub out: PathBuf,
+    /// Generation path and precision.
+    #[command(flatten)]
+    pub generation: GenerationArgs,
 }
 
 /// What `t2l generate --json` prints.
@@ -73,6 +79,25 @@ pub struct GenerateReport {
     /// The text embedder's directory, for a description.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub embedder: Option<String>,
+    /// The generation path: `packed` (CPU kernel) or `generic` (burn's forward).
+    pub path: String,
+    /// The precision: `f32`, `f16-heads`, `bf16` or `bf16-heads` (the generic path is f32).
+    pub precision: String,
+    /// The kernel of the bf16 parts (`amx` or `avx512`), for a bf16 precision.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
+}
+
+impl GenerateReport {
+    /// Records the path, precision and bf16 kernel that `generator` uses.
+    fn set_path<B: Backend>(&mut self, generator: &AdapterGenerator<B>, precision: &str) {
+        self.path = generator.path().to_string();
+        self.precision = precision.to_string();
+        self.kernel = generator
+            .packed()
+            .and_then(|p| p.bf16_kernel())
+            .map(|k| format!("{k:?}").to_lowercase());
+    }
 }
 
 /// Opens the checkpoint (ours or the reference's, with an optional module order).
@@ -103,14 +128,23 @@ fn open_checkpoint<B: Backend>(
     })
 }
 
-struct Generate<'a>(&'a GenerateArgs);
+struct Generate<'a> {
+    args: &'a GenerateArgs,
+    device: DeviceChoice,
+    precision: NamedPrecision,
+}
 
 impl BackendTask for Generate<'_> {
     type Output = GenerateReport;
     fn run<B: Backend>(self, device: B::Device) -> Result<GenerateReport, CliError> {
-        let Generate(args) = self;
+        let Generate {
+            args,
+            device: choice,
+            precision,
+        } = self;
         let hyper = open_checkpoint::<B>(args, &device)?;
         let cfg = hyper.config().clone();
+        let generator = args.generation.generator(hyper, choice)?;
         let mut report = GenerateReport {
             out: args.out.display().to_string(),
             checkpoint: args.checkpoint.display().to_string(),
@@ -122,7 +156,11 @@ impl BackendTask for Generate<'_> {
             description: args.description.clone(),
             embedding: None,
             embedder: None,
+            path: String::new(),
+            precision: String::new(),
+            kernel: None,
         };
+        report.set_path(&generator, precision.name());
         let adapter = match (&args.description, &args.embedding) {
             (_, Some(file)) => {
                 let values = read_embedding(file)?;
@@ -137,13 +175,17 @@ impl BackendTask for Generate<'_> {
                 report.embedding = Some(file.display().to_string());
                 let emb =
                     Tensor::<B, 1>::from_data(TensorData::new(values, [cfg.task_dim]), &device);
-                let adapter = hyper.generate_one(emb)?;
+                let adapter = generator.generate_one(emb)?;
                 write_adapter_dir(&adapter, None, &args.out)?;
                 adapter
             }
             (Some(description), None) => {
-                let (pipeline, dir) =
-                    open_pipeline(hyper, &args.checkpoint, args.embedder.as_deref(), &device)?;
+                let (pipeline, dir) = open_generator_pipeline(
+                    generator,
+                    &args.checkpoint,
+                    args.embedder.as_deref(),
+                    &device,
+                )?;
                 report.embedder = Some(dir.display().to_string());
                 pipeline.write_peft(description, &args.out)?
             }
@@ -163,6 +205,10 @@ fn print_text(rep: &GenerateReport) {
         "wrote {} (T2L-{}: {} layers × {:?}, rank {}, {} LoRA parameters)",
         rep.out, rep.variant, rep.n_layers, rep.modules, rep.rank, rep.num_params
     );
+    match &rep.kernel {
+        Some(kernel) => println!("  {} path, {} ({kernel} kernel)", rep.path, rep.precision),
+        None => println!("  {} path, {}", rep.path, rep.precision),
+    }
     if rep.description.is_some() {
         println!(
             "  description saved in {}",
@@ -173,7 +219,14 @@ fn print_text(rep: &GenerateReport) {
 
 /// Entry point of `t2l generate`.
 pub fn run(args: &GenerateArgs, global: &GlobalArgs) -> Result<(), CliError> {
-    let rep = run_on(global.device, Generate(args))?;
+    // Flags the device cannot honour fail before anything is loaded.
+    let precision = args.generation.check(global.device)?;
+    let task = Generate {
+        args,
+        device: global.device,
+        precision,
+    };
+    let rep = run_on(global.device, task)?;
     if global.json {
         println!(
             "{}",
