@@ -77,17 +77,7 @@ fn generate_from_a_json_embedding_writes_a_peft_dir() {
     let emb = tmp.path().join("phi.json");
     std::fs::write(&emb, serde_json::to_string(&values).unwrap()).unwrap();
     let out_dir = tmp.path().join("adapter");
-    let out = t2l()
-        .args(["generate", "--json", "--checkpoint"])
-        .arg(&ckpt)
-        .arg("--embedding")
-        .arg(&emb)
-        .arg("--out")
-        .arg(&out_dir)
-        .output()
-        .unwrap();
-    ok(&out);
-    let rep: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rep = generate_json(&ckpt, &emb, &out_dir, &[]);
     assert_eq!(rep["variant"], "M");
     assert_eq!(rep["num_params"], 4 * 4 * (64 + 48));
     let config: serde_json::Value = serde_json::from_str(
@@ -116,15 +106,7 @@ fn generate_refuses_an_embedding_of_the_wrong_size() {
     checkpoint(&ckpt, Variant::L, 12, None);
     let emb = tmp.path().join("phi.json");
     std::fs::write(&emb, "[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]").unwrap();
-    let out = t2l()
-        .args(["generate", "--checkpoint"])
-        .arg(&ckpt)
-        .arg("--embedding")
-        .arg(&emb)
-        .arg("--out")
-        .arg(tmp.path().join("a"))
-        .output()
-        .unwrap();
+    let out = generate_with(&ckpt, &emb, &tmp.path().join("a"), &[]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("11") && err.contains("12"), "{err}");
@@ -219,16 +201,7 @@ fn generate_and_inspect_accept_a_reference_checkpoint() {
     let emb = tmp.path().join("phi.json");
     std::fs::write(&emb, expected["embeddings"][0].to_string()).unwrap();
     let out_dir = tmp.path().join("adapter");
-    let out = t2l()
-        .args(["generate", "--checkpoint"])
-        .arg(&case)
-        .arg("--embedding")
-        .arg(&emb)
-        .arg("--out")
-        .arg(&out_dir)
-        .output()
-        .unwrap();
-    ok(&out);
+    ok(&generate_with(&case, &emb, &out_dir, &[]));
     let adapter = lora_core::load_peft::<B>(&out_dir, &Default::default()).unwrap();
     for module in ["q_proj", "v_proj"] {
         let want: Vec<f32> =
@@ -260,11 +233,11 @@ fn generate_and_inspect_accept_a_reference_checkpoint() {
     assert_eq!(rep["module_order"], serde_json::json!(["v_proj", "q_proj"]));
 }
 
-/// Runs `t2l generate --json` on `ckpt` for the embedding file `emb` into `out_dir`, with
-/// `extra` flags; returns the JSON report.
-fn generate_json(ckpt: &Path, emb: &Path, out_dir: &Path, extra: &[&str]) -> serde_json::Value {
-    let out = t2l()
-        .args(["generate", "--json", "--checkpoint"])
+/// Runs `t2l generate` on `ckpt` for the embedding file `emb` into `out_dir`, with `extra`
+/// flags.
+fn generate_with(ckpt: &Path, emb: &Path, out_dir: &Path, extra: &[&str]) -> Output {
+    t2l()
+        .args(["generate", "--checkpoint"])
         .arg(ckpt)
         .arg("--embedding")
         .arg(emb)
@@ -272,7 +245,12 @@ fn generate_json(ckpt: &Path, emb: &Path, out_dir: &Path, extra: &[&str]) -> ser
         .arg(out_dir)
         .args(extra)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// [`generate_with`] and `--json`; returns the JSON report.
+fn generate_json(ckpt: &Path, emb: &Path, out_dir: &Path, extra: &[&str]) -> serde_json::Value {
+    let out = generate_with(ckpt, emb, out_dir, &[&["--json"], extra].concat());
     ok(&out);
     serde_json::from_slice(&out.stdout).unwrap()
 }
@@ -337,15 +315,7 @@ fn generate_in_bf16_writes_a_close_adapter_and_reports_its_kernel() {
     let (bf16_dir, f32_dir) = (tmp.path().join("bf16"), tmp.path().join("f32"));
     if !hypermod::packed::bf16_supported() {
         eprintln!("note: no AVX512-BF16 on this CPU; checking the error line only");
-        let out = t2l()
-            .args(["generate", "--precision", "bf16", "--checkpoint"])
-            .arg(&ckpt)
-            .arg("--embedding")
-            .arg(&emb)
-            .arg("--out")
-            .arg(&bf16_dir)
-            .output()
-            .unwrap();
+        let out = generate_with(&ckpt, &emb, &bf16_dir, &["--precision", "bf16"]);
         let err = one_line_error(&out);
         assert!(err.contains("avx512"), "{err}");
         return;
@@ -367,15 +337,8 @@ fn generate_in_bf16_writes_a_close_adapter_and_reports_its_kernel() {
     assert!(d > 0.0, "bf16 wrote the f32 adapter exactly");
     assert!(d <= 1.5e-2 * largest, "{d} vs {largest}");
     // The text output says the path in one line.
-    let text = t2l()
-        .args(["generate", "--precision", "bf16-heads", "--checkpoint"])
-        .arg(&ckpt)
-        .arg("--embedding")
-        .arg(&emb)
-        .arg("--out")
-        .arg(tmp.path().join("heads"))
-        .output()
-        .unwrap();
+    let heads_dir = tmp.path().join("heads");
+    let text = generate_with(&ckpt, &emb, &heads_dir, &["--precision", "bf16-heads"]);
     ok(&text);
     let stdout = String::from_utf8_lossy(&text.stdout);
     assert!(
@@ -389,18 +352,7 @@ fn generate_refuses_precisions_it_cannot_run_in_one_line() {
     let tmp = tempfile::tempdir().unwrap();
     let (ckpt, emb) = tiny_case(tmp.path());
     let out_dir = tmp.path().join("a");
-    let run = |extra: &[&str]| {
-        t2l()
-            .args(["generate", "--checkpoint"])
-            .arg(&ckpt)
-            .arg("--embedding")
-            .arg(&emb)
-            .arg("--out")
-            .arg(&out_dir)
-            .args(extra)
-            .output()
-            .unwrap()
-    };
+    let run = |extra: &[&str]| generate_with(&ckpt, &emb, &out_dir, extra);
     let err = one_line_error(&run(&["--precision", "fp8"]));
     assert!(err.contains("`fp8`"), "{err}");
     for name in ["f32", "f16-heads", "bf16", "bf16-heads"] {
