@@ -14,6 +14,7 @@ use std::ops::Range;
 
 use super::gemm_amx::TILE_PAIRS;
 use super::gemm_bf16::{self, Bf16Kernel};
+use super::workers::Workers;
 
 /// Outputs per packed panel (three 16-lane vectors).
 pub const NR: usize = 48;
@@ -215,7 +216,7 @@ impl PackedLinear {
 
     /// `y = x·Wᵀ + b` for the given `(panel, rows)` pieces of work: panel `p` (an index into
     /// `0..n_panels()`) for rows `rows` of `x` (stride `ldx`) into the same rows of `y` (stride
-    /// `ldy ≥ out`); the pieces (distinct panels) are split over `threads` threads. A panel is
+    /// `ldy ≥ out`); the pieces (distinct panels) are split over the `workers`. A panel is
     /// streamed from memory once for all its rows, so rows that need the same panel belong in
     /// one piece.
     ///
@@ -229,7 +230,7 @@ impl PackedLinear {
         y: &mut [MaybeUninit<f32>],
         ldy: usize,
         work: &[(usize, Range<usize>)],
-        threads: usize,
+        workers: &Workers,
     ) {
         let Some(rows) = work.iter().map(|(_, r)| r.end).max().filter(|&r| r > 0) else {
             return;
@@ -245,40 +246,26 @@ impl PackedLinear {
             work.iter()
                 .all(|(p, _)| !std::mem::replace(&mut seen[*p], true))
         );
-        let threads = threads.clamp(1, work.len());
-        let per = work.len().div_ceil(threads);
+        let per = work.len().div_ceil(workers.count().clamp(1, work.len()));
         // `MaybeUninit<f32>` has the layout of `f32`; the kernel only stores through `out`.
         let out = SendPtr(y.as_mut_ptr().cast::<f32>());
         let x = Operand::new(self, x, ldx, rows);
         let (x, ldx) = (&x, x.stride());
-        std::thread::scope(|s| {
-            let chunks: Vec<_> = work.chunks(per).collect();
-            let last = chunks.len() - 1;
-            for (t, chunk) in chunks.into_iter().enumerate() {
-                let out = &out;
-                let run = move || {
-                    for (p, r) in chunk {
-                        // SAFETY: checked above (sizes, strides, panel indices, rows within
-                        // `x` and `y`); each piece writes only its panel's `NR` columns, and
-                        // the panels of all pieces are distinct, so threads never write the
-                        // same element.
-                        unsafe {
-                            self.panel(
-                                *p,
-                                x.ptr().add(r.start * ldx),
-                                ldx,
-                                r.len(),
-                                out.get().add(r.start * ldy),
-                                ldy,
-                                Epilogue::Store,
-                            )
-                        }
-                    }
-                };
-                if t == last {
-                    run();
-                } else {
-                    s.spawn(run);
+        workers.run_each(work.chunks(per).collect(), |chunk| {
+            for (p, r) in chunk {
+                // SAFETY: checked above (sizes, strides, panel indices, rows within `x` and
+                // `y`); each piece writes only its panel's `NR` columns, and the panels of all
+                // pieces are distinct, so threads never write the same element.
+                unsafe {
+                    self.panel(
+                        *p,
+                        x.ptr().add(r.start * ldx),
+                        ldx,
+                        r.len(),
+                        out.get().add(r.start * ldy),
+                        ldy,
+                        Epilogue::Store,
+                    )
                 }
             }
         });

@@ -6,6 +6,7 @@ use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use super::gemm::{PackedLinear, WeightStorage, panels_covering};
+use super::workers::Workers;
 use crate::config::Variant;
 
 /// One module's head, packed for its variant.
@@ -99,7 +100,7 @@ impl PackedHead {
         ldx: usize,
         nl: usize,
         (d_in, d_out): (usize, usize),
-        threads: usize,
+        workers: &Workers,
     ) -> (Vec<f32>, Vec<f32>) {
         let all = |w: &PackedLinear, rows: Range<usize>| -> Vec<(usize, Range<usize>)> {
             (0..w.n_panels()).map(|p| (p, rows.clone())).collect()
@@ -111,31 +112,31 @@ impl PackedHead {
                 // `0..out` of each of the `nl` rows, `out = ldy` (`forward_work`).
                 let ya = unsafe {
                     filled(nl * r * d_in, |y| {
-                        a.forward_work(x, ldx, y, r * d_in, &all(a, 0..nl), threads)
+                        a.forward_work(x, ldx, y, r * d_in, &all(a, 0..nl), workers)
                     })
                 };
                 let yb = unsafe {
                     filled(nl * d_out * r, |y| {
-                        b.forward_work(x, ldx, y, d_out * r, &all(b, 0..nl), threads)
+                        b.forward_work(x, ldx, y, d_out * r, &all(b, 0..nl), workers)
                     })
                 };
                 (ya, yb)
             }
             Self::Shared { w, r, d_in, d_out } => {
-                shared(w, x, ldx, nl, (*r, *d_in, *d_out), threads)
+                shared(w, x, ldx, nl, (*r, *d_in, *d_out), workers)
             }
             Self::PerRank { a, b, r } => {
                 let (r, rows) = (*r, nl * *r);
                 // SAFETY (both GEMMs): all panels for all rows, `out = ldy` (as for L).
                 let ya = unsafe {
                     filled(rows * d_in, |y| {
-                        a.forward_work(x, ldx, y, d_in, &all(a, 0..rows), threads)
+                        a.forward_work(x, ldx, y, d_in, &all(a, 0..rows), workers)
                     })
                 };
                 let xb = &x[rows * ldx..];
                 let tmp = unsafe {
                     filled(rows * d_out, |y| {
-                        b.forward_work(xb, ldx, y, d_out, &all(b, 0..rows), threads)
+                        b.forward_work(xb, ldx, y, d_out, &all(b, 0..rows), workers)
                     })
                 };
                 // SAFETY: `transpose_ranks` writes every element of each `[d_out, r]` block,
@@ -274,7 +275,7 @@ fn shared(
     ldx: usize,
     nl: usize,
     (r, d_in, d_out): (usize, usize, usize),
-    threads: usize,
+    workers: &Workers,
 ) -> (Vec<f32>, Vec<f32>) {
     let wide = d_in.max(d_out);
     let n = w.n_panels();
@@ -298,7 +299,7 @@ fn shared(
         &mut y.spare_capacity_mut()[..2 * nl * ldy],
         ldy,
         &work,
-        threads,
+        workers,
     );
     // Only the columns of the panels in `pa` (A rows) and `pb` (B rows) are written; exactly
     // those are read: `kr·wide..kr·wide + d_in` (A) and `..+ d_out` (B) lie in them.

@@ -23,6 +23,7 @@ mod gemm_bf16;
 mod heads;
 mod rows;
 mod trunk;
+mod workers;
 
 use burn::prelude::*;
 use lora_core::{BatchedLoraAdapter, BatchedLoraWeights};
@@ -31,6 +32,7 @@ pub use gemm::{MR, NR, WeightStorage, cpu_supported};
 pub use gemm_bf16::{Bf16Kernel, bf16_kernel, bf16_supported};
 use heads::PackedHead;
 use trunk::{HostTrunk, host_vec};
+use workers::Workers;
 
 use crate::error::{Error, Result};
 use crate::model::HyperModulator;
@@ -71,14 +73,16 @@ impl HyperPrecision {
 pub struct PackedHyper {
     trunk: HostTrunk,
     heads: Vec<PackedHead>,
-    threads: usize,
+    /// The threads generation splits its work over (a pool kept between calls).
+    workers: Workers,
     /// The kernel of the bf16 parts (`None` when no part is bf16).
     bf16: Option<Bf16Kernel>,
 }
 
 impl PackedHyper {
     /// Packs `hyper` (one host copy of its weights, f32); `None` when the CPU lacks AVX-512F.
-    /// Uses `RAYON_NUM_THREADS` threads when set, else all available cores.
+    /// Uses `RAYON_NUM_THREADS` threads when set, else all available cores: the calling thread
+    /// and a pool of the others, started here and kept for every generation (clones share it).
     pub fn new<B: Backend>(hyper: &HyperModulator<B>) -> Option<Self> {
         Self::with_head_storage(hyper, WeightStorage::F32)
     }
@@ -175,7 +179,7 @@ impl PackedHyper {
         Ok(Self {
             trunk: HostTrunk::new(hyper, precision.trunk),
             heads,
-            threads,
+            workers: Workers::new(threads),
             bf16: bf16_kernel().filter(|_| any_bf16),
         })
     }
@@ -186,10 +190,16 @@ impl PackedHyper {
         self.bf16
     }
 
-    /// Sets the number of threads (trunk rows and head output panels are split over them).
+    /// Sets the number of threads (trunk rows and head output panels are split over them),
+    /// starting a new pool of `threads − 1` helper threads.
     pub fn with_threads(mut self, threads: usize) -> Self {
-        self.threads = threads.max(1);
+        self.workers = Workers::new(threads);
         self
+    }
+
+    /// The number of threads generation runs on (the caller included).
+    pub fn threads(&self) -> usize {
+        self.workers.count()
     }
 }
 
@@ -206,7 +216,7 @@ impl<B: Backend> HyperModulator<B> {
         let n = self.check_task_embeddings(&task_embeddings)?;
         let device = task_embeddings.device();
         let emb = host_vec(task_embeddings);
-        let h = packed.trunk.forward(&emb, n, packed.threads);
+        let h = packed.trunk.forward(&emb, n, &packed.workers);
         let (ldh, per_module) = (packed.trunk.ldh(), packed.trunk.rows_per_module(n));
         let (r, l) = (cfg.lora.r, cfg.layout.n_layers);
         let nl = n * l;
@@ -214,7 +224,7 @@ impl<B: Backend> HyperModulator<B> {
         for (i, (shape, head)) in cfg.layout.modules.iter().zip(&packed.heads).enumerate() {
             let x = &h[i * per_module * ldh..(i + 1) * per_module * ldh];
             let (d_in, d_out) = (shape.d_in, shape.d_out);
-            let (a, b) = head.apply(x, ldh, nl, (d_in, d_out), packed.threads);
+            let (a, b) = head.apply(x, ldh, nl, (d_in, d_out), &packed.workers);
             out.push((
                 shape.name.clone(),
                 BatchedLoraWeights {

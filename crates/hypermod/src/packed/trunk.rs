@@ -12,6 +12,7 @@ use burn::prelude::*;
 
 use super::gemm::{Epilogue, PackedLinear, WeightStorage};
 use super::rows::HostNorm;
+use super::workers::Workers;
 use crate::config::Variant;
 use crate::model::HyperModulator;
 use crate::nn::Dense;
@@ -206,7 +207,7 @@ impl HostTrunk {
     /// Task embeddings `[n, E]` (row-major) → head inputs `[modules · rows_per_module, ldh()]`,
     /// module-major, rows within a module ordered `[A|B,] task, layer[, rank]` (as
     /// [`HyperModulator::trunk`]).
-    pub(crate) fn forward(&self, emb: &[f32], n: usize, threads: usize) -> Vec<f32> {
+    pub(crate) fn forward(&self, emb: &[f32], n: usize, workers: &Workers) -> Vec<f32> {
         let d = self.latent;
         let (q, nl) = (d / 4, n * self.n_layers);
         // Task encoder, once per task.
@@ -269,23 +270,14 @@ impl HostTrunk {
         };
         let ldh = self.ldh();
         let mut h = vec![0f32; total * ldh];
-        let threads = threads.clamp(1, total.div_ceil(BLOCK_ROWS).max(1));
+        let threads = workers.count().clamp(1, total.div_ceil(BLOCK_ROWS).max(1));
         let per_thread = total.div_ceil(threads);
-        std::thread::scope(|s| {
-            for (ti, out) in h.chunks_mut(per_thread * ldh).enumerate() {
-                let src = &src;
-                let mut run = move || {
-                    let first = ti * per_thread;
-                    let (mut x, mut scratch) = (Vec::new(), Scratch::default());
-                    for (bi, ob) in out.chunks_mut(BLOCK_ROWS * ldh).enumerate() {
-                        self.rows_from(src, first + bi * BLOCK_ROWS, ob, &mut x, &mut scratch);
-                    }
-                };
-                if (ti + 1) * per_thread >= total {
-                    run();
-                } else {
-                    s.spawn(run);
-                }
+        let shares = h.chunks_mut(per_thread * ldh).enumerate().collect();
+        workers.run_each(shares, |(ti, out)| {
+            let first = ti * per_thread;
+            let (mut x, mut scratch) = (Vec::new(), Scratch::default());
+            for (bi, ob) in out.chunks_mut(BLOCK_ROWS * ldh).enumerate() {
+                self.rows_from(&src, first + bi * BLOCK_ROWS, ob, &mut x, &mut scratch);
             }
         });
         h
