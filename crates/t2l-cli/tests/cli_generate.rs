@@ -289,21 +289,25 @@ fn generate_on_the_packed_f32_path_equals_the_generic_path() {
     let tmp = tempfile::tempdir().unwrap();
     let (ckpt, emb) = tiny_case(tmp.path());
     let (packed_dir, generic_dir) = (tmp.path().join("packed"), tmp.path().join("generic"));
-    let packed = generate_json(&ckpt, &emb, &packed_dir, &["--precision", "f32"]);
-    let generic = generate_json(&ckpt, &emb, &generic_dir, &["--generic"]);
-    // The default on --device cpu: the packed path wherever the CPU has AVX-512F.
-    let default_path = if hypermod::packed::cpu_supported() {
-        "packed"
-    } else {
-        "generic"
-    };
-    assert_eq!(packed["path"], default_path);
+    let packed_flags = ["--precision", "f32", "--kernel", "packed"];
+    if !hypermod::packed::cpu_supported() {
+        eprintln!("note: no AVX-512F on this CPU; checking the error line only");
+        let err = one_line_error(&generate_with(&ckpt, &emb, &packed_dir, &packed_flags));
+        assert!(err.contains("avx512f"), "{err}");
+        return;
+    }
+    let packed = generate_json(&ckpt, &emb, &packed_dir, &packed_flags);
+    let generic = generate_json(&ckpt, &emb, &generic_dir, &["--kernel", "generic"]);
+    assert_eq!(packed["path"], "packed");
     assert_eq!(packed["precision"], "f32");
-    assert!(packed.get("kernel").is_none(), "{packed}");
+    assert!(packed.get("bf16_kernel").is_none(), "{packed}");
     assert_eq!(generic["path"], "generic");
     assert_eq!(generic["precision"], "f32");
+    // The default (--kernel auto) in f32: the generic path.
+    let default = generate_json(&ckpt, &emb, &tmp.path().join("default"), &[]);
+    assert_eq!(default["path"], "generic");
     let (d, largest) = dir_diff(&packed_dir, &generic_dir);
-    println!("--precision f32 vs --generic: max abs diff {d:e} (largest |value| {largest:e})");
+    println!("--kernel packed vs generic (f32): max abs diff {d:e} (largest |value| {largest:e})");
     assert!(largest > 0.0);
     assert!(d <= 1e-5, "{d}");
 }
@@ -321,14 +325,14 @@ fn generate_in_bf16_writes_a_close_adapter_and_reports_its_kernel() {
         return;
     }
     let rep = generate_json(&ckpt, &emb, &bf16_dir, &["--precision", "bf16"]);
-    generate_json(&ckpt, &emb, &f32_dir, &["--generic"]);
+    generate_json(&ckpt, &emb, &f32_dir, &["--kernel", "generic"]);
     assert_eq!(rep["path"], "packed");
     assert_eq!(rep["precision"], "bf16");
     let kernel = match hypermod::packed::bf16_kernel().unwrap() {
         hypermod::packed::Bf16Kernel::Amx => "amx",
         hypermod::packed::Bf16Kernel::Avx512 => "avx512",
     };
-    assert_eq!(rep["kernel"], kernel);
+    assert_eq!(rep["bf16_kernel"], kernel);
     let (d, largest) = dir_diff(&f32_dir, &bf16_dir);
     println!(
         "--precision bf16 vs f32: max abs diff {d:e}, largest |value| {largest:e}, ratio {:e}",
@@ -358,13 +362,15 @@ fn generate_refuses_precisions_it_cannot_run_in_one_line() {
     for name in ["f32", "f16-heads", "bf16", "bf16-heads"] {
         assert!(err.contains(name), "{err}");
     }
-    let err = one_line_error(&run(&["--precision", "bf16", "--generic"]));
-    assert!(err.contains("--generic"), "{err}");
+    let err = one_line_error(&run(&["--precision", "bf16", "--kernel", "generic"]));
+    assert!(err.contains("--kernel generic"), "{err}");
     // Checked before the device is opened: the same line with or without a GPU build.
-    let err = one_line_error(&run(&["--precision", "f16-heads", "--device", "wgpu"]));
-    assert!(
-        err.contains("--device wgpu") && err.contains("--device cpu"),
-        "{err}"
-    );
+    for flags in [["--precision", "f16-heads"], ["--kernel", "packed"]] {
+        let err = one_line_error(&run(&[&flags[..], &["--device", "wgpu"]].concat()));
+        assert!(
+            err.contains("--device wgpu") && err.contains("--device cpu"),
+            "{err}"
+        );
+    }
     assert!(!out_dir.exists(), "nothing written on error");
 }

@@ -1,6 +1,6 @@
 //! `t2l generate --checkpoint DIR (--description TEXT | --embedding FILE) --out DIR`: a PEFT LoRA
 //! adapter from a task description (or a raw task embedding) with a T2L hypernetwork, on the
-//! packed CPU path (`--precision`) or the generic one (`--generic`, other devices).
+//! generic path or the packed CPU one (`--kernel`, `--precision`).
 
 use std::path::{Path, PathBuf};
 
@@ -10,13 +10,12 @@ use hypermod::HyperModulator;
 use hypermod::embedding_file::read_embedding;
 use hypermod::generator::AdapterGenerator;
 use hypermod::pipeline::{DESCRIPTION_FILE, write_adapter_dir};
-use hypermod::precision_name::NamedPrecision;
 use hypermod::reference::{ImportOptions, is_reference_dir};
 use serde::Serialize;
 
 use crate::cli::GlobalArgs;
-use crate::commands::t2l_pipeline::{GenerationArgs, open_generator_pipeline};
-use crate::device::{BackendTask, DeviceChoice, run_on};
+use crate::commands::t2l_pipeline::{GenerationArgs, GenerationPlan, open_generator_pipeline};
+use crate::device::{BackendTask, run_on};
 use crate::error::CliError;
 
 /// `t2l generate`.
@@ -85,7 +84,7 @@ pub struct GenerateReport {
     pub precision: String,
     /// The kernel of the bf16 parts (`amx` or `avx512`), for a bf16 precision.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub kernel: Option<String>,
+    pub bf16_kernel: Option<String>,
 }
 
 impl GenerateReport {
@@ -93,7 +92,7 @@ impl GenerateReport {
     fn set_path<B: Backend>(&mut self, generator: &AdapterGenerator<B>, precision: &str) {
         self.path = generator.path().to_string();
         self.precision = precision.to_string();
-        self.kernel = generator
+        self.bf16_kernel = generator
             .packed()
             .and_then(|p| p.bf16_kernel())
             .map(|k| format!("{k:?}").to_lowercase());
@@ -130,21 +129,16 @@ fn open_checkpoint<B: Backend>(
 
 struct Generate<'a> {
     args: &'a GenerateArgs,
-    device: DeviceChoice,
-    precision: NamedPrecision,
+    plan: GenerationPlan,
 }
 
 impl BackendTask for Generate<'_> {
     type Output = GenerateReport;
     fn run<B: Backend>(self, device: B::Device) -> Result<GenerateReport, CliError> {
-        let Generate {
-            args,
-            device: choice,
-            precision,
-        } = self;
+        let Generate { args, plan } = self;
         let hyper = open_checkpoint::<B>(args, &device)?;
         let cfg = hyper.config().clone();
-        let generator = args.generation.generator(hyper, choice)?;
+        let generator = plan.generator(hyper)?;
         let mut report = GenerateReport {
             out: args.out.display().to_string(),
             checkpoint: args.checkpoint.display().to_string(),
@@ -158,9 +152,9 @@ impl BackendTask for Generate<'_> {
             embedder: None,
             path: String::new(),
             precision: String::new(),
-            kernel: None,
+            bf16_kernel: None,
         };
-        report.set_path(&generator, precision.name());
+        report.set_path(&generator, plan.precision.name());
         let adapter = match (&args.description, &args.embedding) {
             (_, Some(file)) => {
                 let values = read_embedding(file)?;
@@ -205,7 +199,7 @@ fn print_text(rep: &GenerateReport) {
         "wrote {} (T2L-{}: {} layers × {:?}, rank {}, {} LoRA parameters)",
         rep.out, rep.variant, rep.n_layers, rep.modules, rep.rank, rep.num_params
     );
-    match &rep.kernel {
+    match &rep.bf16_kernel {
         Some(kernel) => println!("  {} path, {} ({kernel} kernel)", rep.path, rep.precision),
         None => println!("  {} path, {}", rep.path, rep.precision),
     }
@@ -220,12 +214,8 @@ fn print_text(rep: &GenerateReport) {
 /// Entry point of `t2l generate`.
 pub fn run(args: &GenerateArgs, global: &GlobalArgs) -> Result<(), CliError> {
     // Flags the device cannot honour fail before anything is loaded.
-    let precision = args.generation.check(global.device)?;
-    let task = Generate {
-        args,
-        device: global.device,
-        precision,
-    };
+    let plan = args.generation.plan(global.device)?;
+    let task = Generate { args, plan };
     let rep = run_on(global.device, task)?;
     if global.json {
         println!(

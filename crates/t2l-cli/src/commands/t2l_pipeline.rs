@@ -4,76 +4,98 @@
 use std::path::{Path, PathBuf};
 
 use burn::prelude::Backend;
-use clap::Args;
+use clap::{Args, ValueEnum};
 use hypermod::HyperModulator;
 use hypermod::generator::AdapterGenerator;
-use hypermod::packed::cpu_supported;
 use hypermod::pipeline::Pipeline;
-use hypermod::precision_name::NamedPrecision;
+use hypermod::precision_name::{NamedPrecision, UnknownPrecision};
 use text_embed::BertEmbedder;
 
 use crate::device::DeviceChoice;
 use crate::error::CliError;
 
-/// How adapters are generated: `--precision NAME` and `--generic`.
+/// `--kernel`: which way adapters are computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum KernelChoice {
+    /// The generic path in f32; the packed path when `--precision` asks for a reduced one.
+    #[default]
+    Auto,
+    /// The packed AVX-512 CPU path (`--device cpu`, AVX-512F), in `--precision`.
+    Packed,
+    /// burn's forward on the chosen device (f32 only).
+    Generic,
+}
+
+/// How adapters are generated: `--precision NAME` and `--kernel auto|packed|generic`.
 #[derive(Debug, Args, Clone)]
 pub struct GenerationArgs {
     /// Precision of the packed CPU path: f32 (default; equal to the generic path up to float
     /// summation order), f16-heads (f16 head weights), bf16 (bf16 compute in heads and trunk;
-    /// AVX512-BF16) or bf16-heads (bf16 compute in the heads only). Anything but f32 needs
-    /// --device cpu and the packed path.
+    /// AVX512-BF16) or bf16-heads (bf16 compute in the heads only). Anything but f32 runs on the
+    /// packed path, so on --device cpu only.
     #[arg(long, default_value = "f32")]
     pub precision: String,
-    /// Use burn's generic forward even on a CPU with AVX-512F (by default `--device cpu` takes
-    /// the packed CPU path there).
-    #[arg(long)]
-    pub generic: bool,
+    /// Generation path. In f32, auto takes the generic path: for one adapter, packing the
+    /// weights costs more than the packed kernel saves on L/M checkpoints (S checkpoints
+    /// generate faster with --kernel packed; docs/hypermod.md has the numbers).
+    #[arg(long, value_enum, default_value_t = KernelChoice::Auto)]
+    pub kernel: KernelChoice,
+}
+
+/// What [`GenerationArgs`] asks for, checked against the device: the precision and whether the
+/// packed path runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GenerationPlan {
+    /// The precision (f32 on the generic path).
+    pub precision: NamedPrecision,
+    /// Whether adapters come from the packed CPU path.
+    pub packed: bool,
 }
 
 impl GenerationArgs {
-    /// The precision named by `--precision` (one error line listing the accepted names).
-    pub fn named_precision(&self) -> Result<NamedPrecision, CliError> {
-        self.precision
-            .parse()
-            .map_err(|e: hypermod::precision_name::UnknownPrecision| CliError::Input(e.to_string()))
-    }
-
     /// Checks the flags against `device` before anything is loaded: a reduced precision needs
-    /// the packed path, which runs on `--device cpu` only. Returns the precision.
-    pub fn check(&self, device: DeviceChoice) -> Result<NamedPrecision, CliError> {
-        let precision = self.named_precision()?;
-        if precision == NamedPrecision::F32 {
-            return Ok(precision);
-        }
-        if self.generic {
+    /// the packed path, and the packed path runs on `--device cpu` only. An unknown precision
+    /// is one error line listing the accepted names.
+    pub fn plan(&self, device: DeviceChoice) -> Result<GenerationPlan, CliError> {
+        let precision: NamedPrecision = self
+            .precision
+            .parse()
+            .map_err(|e: UnknownPrecision| CliError::Input(e.to_string()))?;
+        let reduced = precision != NamedPrecision::F32;
+        let packed = match self.kernel {
+            KernelChoice::Auto => reduced,
+            KernelChoice::Packed => true,
+            KernelChoice::Generic if reduced => {
+                return Err(CliError::Input(format!(
+                    "--precision {precision} runs on the packed CPU path; --kernel generic is f32 only"
+                )));
+            }
+            KernelChoice::Generic => false,
+        };
+        if packed && device != DeviceChoice::Cpu {
+            let asked = match self.kernel {
+                KernelChoice::Packed => "--kernel packed".to_string(),
+                _ => format!("--precision {precision}"),
+            };
             return Err(CliError::Input(format!(
-                "--precision {precision} runs on the packed CPU path; --generic is f32 only"
+                "{asked} runs on the packed CPU path, which needs --device cpu, not \
+                 --device {device}; use --device cpu, or the generic path in f32"
             )));
         }
-        if device != DeviceChoice::Cpu {
-            return Err(CliError::Input(format!(
-                "--precision {precision} runs on the packed CPU path, not on --device {device}; \
-                 use --device cpu or --precision f32"
-            )));
-        }
-        Ok(precision)
+        Ok(GenerationPlan { precision, packed })
     }
+}
 
-    /// `hyper` on the path these flags choose for `device`: the packed CPU path in the chosen
-    /// precision on `--device cpu` with AVX-512F (unless `--generic`), else the generic path
-    /// (f32). A reduced precision the device or CPU cannot run is an error, never a fallback.
+impl GenerationPlan {
+    /// `hyper` on the planned path: packed in [`Self::precision`] (an error naming the missing
+    /// CPU feature where this CPU cannot, never a fallback), else generic.
     pub fn generator<B: Backend>(
-        &self,
+        self,
         hyper: HyperModulator<B>,
-        device: DeviceChoice,
     ) -> Result<AdapterGenerator<B>, CliError> {
-        let precision = self.check(device)?;
         let generator = AdapterGenerator::new(hyper);
-        let packed = !self.generic
-            && device == DeviceChoice::Cpu
-            && (cpu_supported() || precision != NamedPrecision::F32);
-        Ok(if packed {
-            generator.with_precision(precision.precision())?
+        Ok(if self.packed {
+            generator.with_precision(self.precision.precision())?
         } else {
             generator
         })
@@ -130,7 +152,7 @@ pub fn open_pipeline<B: Backend>(
     )
 }
 
-/// [`open_pipeline`] for a generator that may be packed ([`GenerationArgs::generator`]).
+/// [`open_pipeline`] for a generator that may be packed ([`GenerationPlan::generator`]).
 pub fn open_generator_pipeline<B: Backend>(
     generator: AdapterGenerator<B>,
     checkpoint: &Path,
