@@ -87,16 +87,12 @@ pub struct GenerateReport {
     pub bf16_kernel: Option<String>,
 }
 
-impl GenerateReport {
-    /// Records the path, precision and bf16 kernel that `generator` uses.
-    fn set_path<B: Backend>(&mut self, generator: &AdapterGenerator<B>, precision: &str) {
-        self.path = generator.path().to_string();
-        self.precision = precision.to_string();
-        self.bf16_kernel = generator
-            .packed()
-            .and_then(|p| p.bf16_kernel())
-            .map(|k| format!("{k:?}").to_lowercase());
-    }
+/// The kernel of `generator`'s bf16 parts, lower case (`amx`, `avx512`); `None` without any.
+fn bf16_kernel_name<B: Backend>(generator: &AdapterGenerator<B>) -> Option<String> {
+    generator
+        .packed()
+        .and_then(|p| p.bf16_kernel())
+        .map(|k| format!("{k:?}").to_lowercase())
 }
 
 /// Opens the checkpoint (ours or the reference's, with an optional module order).
@@ -150,11 +146,10 @@ impl BackendTask for Generate<'_> {
             description: args.description.clone(),
             embedding: None,
             embedder: None,
-            path: String::new(),
-            precision: String::new(),
-            bf16_kernel: None,
+            path: generator.path().to_string(),
+            precision: plan.precision.to_string(),
+            bf16_kernel: bf16_kernel_name(&generator),
         };
-        report.set_path(&generator, plan.precision.name());
         let adapter = match (&args.description, &args.embedding) {
             (_, Some(file)) => {
                 let values = read_embedding(file)?;
