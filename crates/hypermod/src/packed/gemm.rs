@@ -32,6 +32,52 @@ pub(super) fn aligned_zeros(len: usize) -> Vec<Line> {
     vec![Line([0.0; 16]); len.div_ceil(16)]
 }
 
+/// [`aligned_zeros`] for packed weights: the same, from fresh zeroed memory that large
+/// storages ask the kernel to back with transparent huge pages before any page is touched.
+pub(super) fn weight_storage(len: usize) -> Vec<Line> {
+    let n = len.div_ceil(16);
+    let Ok(layout) = std::alloc::Layout::array::<Line>(n) else {
+        return aligned_zeros(len);
+    };
+    if layout.size() == 0 {
+        return Vec::new();
+    }
+    // SAFETY: `layout` has a non-zero size; the memory is zeroed after the advice (zeroing
+    // first, as `alloc_zeroed` does for this alignment, would fault in small pages), and
+    // all-zero bytes are a valid `Line` (f32 zeros), so the vector holds `n` initialised
+    // lines; it was allocated by the global allocator with `Vec<Line>`'s layout for capacity
+    // `n`.
+    unsafe {
+        let ptr = std::alloc::alloc(layout).cast::<Line>();
+        if ptr.is_null() {
+            std::alloc::handle_alloc_error(layout);
+        }
+        advise_huge_pages(ptr.cast(), layout.size());
+        ptr.write_bytes(0, n);
+        Vec::from_raw_parts(ptr, n, n)
+    }
+}
+
+/// Asks Linux to back the whole 2 MiB pages inside `[ptr, ptr + bytes)` with transparent
+/// huge pages (a hint: ignored where THP is off; nothing elsewhere).
+fn advise_huge_pages(ptr: *mut u8, bytes: usize) {
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        let start = (ptr as usize).next_multiple_of(HUGE);
+        let end = (ptr as usize + bytes) / HUGE * HUGE;
+        if end > start {
+            // SAFETY: the range lies inside one live allocation of ours; MADV_HUGEPAGE
+            // changes how it is backed, never its contents.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (ptr, bytes);
+}
+
 pub(super) fn values(lines: &[Line]) -> &[f32] {
     // SAFETY: `Line` is `repr(C)` over `[f32; 16]` (size 64, no padding), so a slice of lines
     // is `16·len` contiguous, initialised f32 values.
@@ -47,6 +93,90 @@ pub(super) fn halves_mut(lines: &mut [Line]) -> &mut [u16] {
     // SAFETY: `Line` is 64 bytes of plain data without padding; any bit pattern is a valid
     // `u16`, and `u16`'s alignment (2) divides the line's (64).
     unsafe { std::slice::from_raw_parts_mut(lines.as_mut_ptr().cast(), lines.len() * 32) }
+}
+
+/// The rows of a weight `[_, k]` (row-major, PyTorch's `nn.Linear` layout) a packed layer is
+/// made of: all of them in order, or a selection (read in place: packing copies each value
+/// once, into its panel).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WeightRows<'a> {
+    weight: &'a [f32],
+    k: usize,
+    /// The selected rows, in output order (`None`: every row).
+    pick: Option<&'a [usize]>,
+}
+
+impl<'a> WeightRows<'a> {
+    /// Every row of `weight [_, k]`.
+    pub(crate) fn all(weight: &'a [f32], k: usize) -> Self {
+        Self {
+            weight,
+            k,
+            pick: None,
+        }
+    }
+
+    /// Rows `pick` of `weight [_, k]`, in that order.
+    pub(crate) fn picked(weight: &'a [f32], k: usize, pick: &'a [usize]) -> Self {
+        Self {
+            weight,
+            k,
+            pick: Some(pick),
+        }
+    }
+
+    /// Output features (rows selected).
+    pub(super) fn len(&self) -> usize {
+        self.pick.map_or(self.weight.len() / self.k, <[usize]>::len)
+    }
+
+    /// Input features.
+    pub(super) fn k(&self) -> usize {
+        self.k
+    }
+
+    /// The `k` weights of output `o`.
+    fn row(&self, o: usize) -> &'a [f32] {
+        let src = self.pick.map_or(o, |p| p[o]);
+        &self.weight[src * self.k..(src + 1) * self.k]
+    }
+
+    /// The entries of `bias` (one per row of the whole weight) for the selected rows.
+    fn bias(&self, bias: &[f32]) -> Vec<f32> {
+        match self.pick {
+            Some(p) => p.iter().map(|&o| bias[o]).collect(),
+            None => bias.to_vec(),
+        }
+    }
+}
+
+/// Writes `rows` into `dst`, panel `p` at `dst[p·panel_len..]` and weight `kk` of output
+/// `p·NR + c` at `slot(kk, c)` in it, as `convert` makes it. Panels are filled in parallel,
+/// each with k outer and its `NR` rows inner: the writes run nearly sequentially and the rows
+/// being read stay in L1 (a row-major walk stores every value to another cache line).
+pub(super) fn pack_panels<T: Send>(
+    rows: WeightRows<'_>,
+    dst: &mut [T],
+    panel_len: usize,
+    slot: impl Fn(usize, usize) -> usize + Sync,
+    convert: impl Fn(f32) -> T + Sync,
+) {
+    use rayon::prelude::*;
+    let out = rows.len();
+    assert!(dst.len() >= out.div_ceil(NR) * panel_len);
+    dst.par_chunks_exact_mut(panel_len)
+        .take(out.div_ceil(NR))
+        .enumerate()
+        .for_each(|(p, panel)| {
+            let src: Vec<&[f32]> = (p * NR..(p * NR + NR).min(out))
+                .map(|o| rows.row(o))
+                .collect();
+            for kk in 0..rows.k {
+                for (c, row) in src.iter().enumerate() {
+                    panel[slot(kk, c)] = convert(row[kk]);
+                }
+            }
+        });
 }
 
 /// How a packed layer stores its weights, and so in what precision it multiplies. The product
@@ -126,32 +256,37 @@ impl PackedLinear {
         k: usize,
         storage: WeightStorage,
     ) -> Self {
+        assert_eq!(weight.len(), out * k, "weight [out, k]");
+        Self::pack_rows(WeightRows::all(weight, k), bias, storage)
+    }
+
+    /// Packs the selected `rows` of a weight and the same entries of its `bias` (one per row of
+    /// the whole weight), as [`Self::pack_as`] does.
+    pub(crate) fn pack_rows(
+        rows: WeightRows<'_>,
+        bias: Option<&[f32]>,
+        storage: WeightStorage,
+    ) -> Self {
+        let (out, k) = (rows.len(), rows.k);
         let n_panels = out.div_ceil(NR);
         let len = n_panels * k * NR;
-        let index = |o: usize, kk: usize| (o / NR) * k * NR + kk * NR + o % NR;
+        let slot = |kk: usize, c: usize| kk * NR + c;
         let panels = match storage {
             WeightStorage::F32 => {
-                let mut panels = aligned_zeros(len);
-                let flat = values_mut(&mut panels);
-                for (o, row) in weight.chunks_exact(k).enumerate() {
-                    for (kk, &w) in row.iter().enumerate() {
-                        flat[index(o, kk)] = w;
-                    }
-                }
+                let mut panels = weight_storage(len);
+                pack_panels(rows, values_mut(&mut panels), k * NR, slot, |w| w);
                 panels
             }
             WeightStorage::F16 => {
-                let mut panels = aligned_zeros(len.div_ceil(2));
-                let flat = halves_mut(&mut panels);
-                for (o, row) in weight.chunks_exact(k).enumerate() {
-                    for (kk, &w) in row.iter().enumerate() {
-                        flat[index(o, kk)] = half::f16::from_f32(w).to_bits();
-                    }
-                }
+                let mut panels = weight_storage(len.div_ceil(2));
+                let f16_bits = |w| half::f16::from_f32(w).to_bits();
+                pack_panels(rows, halves_mut(&mut panels), k * NR, slot, f16_bits);
                 panels
             }
-            WeightStorage::Bf16 => gemm_bf16::pack_pairs(weight, out, k),
+            WeightStorage::Bf16 => gemm_bf16::pack_pairs(rows),
         };
+        let bias = bias.map(|b| rows.bias(b));
+        let bias = bias.as_deref();
         let mut padded = aligned_zeros(n_panels * NR);
         if let Some(b) = bias {
             values_mut(&mut padded)[..out].copy_from_slice(b);
@@ -809,6 +944,36 @@ mod tests {
                 vec![Bf16Kernel::Amx, Bf16Kernel::Avx512]
             }
             _ => vec![Bf16Kernel::Avx512],
+        }
+    }
+
+    #[test]
+    fn weight_storage_is_zeroed_and_line_aligned_at_any_size() {
+        // 0, a few lines, and more than one 2 MiB huge page (advised to THP on Linux).
+        for len in [0, 1, 17, 3 << 19] {
+            let lines = weight_storage(len);
+            assert_eq!(lines.len(), len.div_ceil(16));
+            assert_eq!(lines.as_ptr() as usize % 64, 0);
+            assert!(values(&lines).iter().all(|&v| v.to_bits() == 0));
+        }
+    }
+
+    #[test]
+    fn packing_picked_rows_equals_packing_their_copy() {
+        let (k, out) = (5, 7);
+        let w: Vec<f32> = (0..out * k).map(|i| i as f32 * 0.25 - 3.0).collect();
+        let b: Vec<f32> = (0..out).map(|i| i as f32).collect();
+        let pick = [6, 0, 3, 3];
+        let copy: Vec<f32> = pick
+            .iter()
+            .flat_map(|&o| w[o * k..(o + 1) * k].to_vec())
+            .collect();
+        let picked_bias: Vec<f32> = pick.iter().map(|&o| b[o]).collect();
+        for storage in [WeightStorage::F32, WeightStorage::F16] {
+            let a = PackedLinear::pack_rows(WeightRows::picked(&w, k, &pick), Some(&b), storage);
+            let c = PackedLinear::pack_as(&copy, Some(&picked_bias), pick.len(), k, storage);
+            assert_eq!(values(&a.panels), values(&c.panels));
+            assert_eq!(values(&a.bias), values(&c.bias));
         }
     }
 

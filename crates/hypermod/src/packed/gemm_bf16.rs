@@ -15,7 +15,9 @@
 use super::gemm::WeightStorage;
 #[cfg(target_arch = "x86_64")]
 use super::gemm::kernel::{NextPanel, prefetch_step};
-use super::gemm::{Line, NR, aligned_zeros, halves_mut, stored_pairs};
+use super::gemm::{
+    Line, NR, WeightRows, aligned_zeros, halves_mut, pack_panels, stored_pairs, weight_storage,
+};
 use super::gemm_amx::{TILE_ROWS, amx_available};
 
 /// Which instructions multiply the bf16 compute precision ([`WeightStorage::Bf16`]). Both
@@ -70,17 +72,20 @@ pub fn bf16_supported() -> bool {
 /// Packs `weight [out, k]` (row-major) as bf16 pairs (round to nearest even): panel `p`, pair
 /// `j`, lane `c`, half `h` holds `W[p·NR + c][2j + h]` (zero beyond `out` and `k`: the padding
 /// half of an odd `k` and the pairs up to whole tile steps, [`stored_pairs`]).
-pub(super) fn pack_pairs(weight: &[f32], out: usize, k: usize) -> Vec<Line> {
+pub(super) fn pack_pairs(rows: WeightRows<'_>) -> Vec<Line> {
+    let (out, k) = (rows.len(), rows.k());
     let pairs = stored_pairs(k);
     let len = out.div_ceil(NR) * pairs * 2 * NR;
-    let mut panels = aligned_zeros(len.div_ceil(2));
-    let flat = halves_mut(&mut panels);
-    for (o, row) in weight.chunks_exact(k).enumerate() {
-        for (kk, &w) in row.iter().enumerate() {
-            let at = (o / NR) * pairs * 2 * NR + (kk / 2) * 2 * NR + (o % NR) * 2 + kk % 2;
-            flat[at] = half::bf16::from_f32(w).to_bits();
-        }
-    }
+    let mut panels = weight_storage(len.div_ceil(2));
+    let slot = |kk: usize, c: usize| (kk / 2) * 2 * NR + c * 2 + kk % 2;
+    let bf16_bits = |w| half::bf16::from_f32(w).to_bits();
+    pack_panels(
+        rows,
+        halves_mut(&mut panels),
+        pairs * 2 * NR,
+        slot,
+        bf16_bits,
+    );
     panels
 }
 
@@ -212,7 +217,7 @@ mod tests {
         // out = 50: a full panel and 2 columns of another.
         let (out, k) = (50, 5);
         let w: Vec<f32> = (0..out * k).map(|i| i as f32 * 0.37 - 40.0).collect();
-        let mut panels = pack_pairs(&w, out, k);
+        let mut panels = pack_pairs(WeightRows::all(&w, k));
         let flat = halves_mut(&mut panels);
         let pairs = stored_pairs(k);
         assert_eq!(pairs, 16);

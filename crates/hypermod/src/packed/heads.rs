@@ -5,7 +5,7 @@
 use std::mem::MaybeUninit;
 use std::ops::Range;
 
-use super::gemm::{PackedLinear, WeightStorage, panels_covering};
+use super::gemm::{PackedLinear, WeightRows, WeightStorage, panels_covering};
 use super::workers::Workers;
 use crate::config::Variant;
 
@@ -46,12 +46,7 @@ fn pack_rows(
     rows: &[usize],
     storage: WeightStorage,
 ) -> PackedLinear {
-    let w: Vec<f32> = rows
-        .iter()
-        .flat_map(|&o| weight[o * k..(o + 1) * k].iter().copied())
-        .collect();
-    let b: Option<Vec<f32>> = bias.map(|b| rows.iter().map(|&o| b[o]).collect());
-    PackedLinear::pack_as(&w, b.as_deref(), rows.len(), k, storage)
+    PackedLinear::pack_rows(WeightRows::picked(weight, k, rows), bias, storage)
 }
 
 impl PackedHead {

@@ -31,7 +31,7 @@ use lora_core::{BatchedLoraAdapter, BatchedLoraWeights};
 pub use gemm::{MR, NR, WeightStorage, cpu_supported};
 pub use gemm_bf16::{Bf16Kernel, bf16_kernel, bf16_supported};
 use heads::PackedHead;
-use trunk::{HostTrunk, host_vec};
+use trunk::{HostTrunk, host_data, host_values, host_vec};
 use workers::Workers;
 
 use crate::error::{Error, Result};
@@ -155,13 +155,13 @@ impl PackedHyper {
             .iter()
             .zip(&cfg.layout.modules)
             .map(|(h, s)| {
-                let w = host_vec(h.weight.val());
-                let b = h.bias.as_ref().map(|b| host_vec(b.val()));
+                let w = host_data(h.weight.val());
+                let b = h.bias.as_ref().map(|b| host_data(b.val()));
                 let (k, r) = (cfg.head_in, cfg.lora.r);
                 PackedHead::new(
                     cfg.variant,
-                    &w,
-                    b.as_deref(),
+                    host_values(&w),
+                    b.as_ref().map(host_values),
                     k,
                     r,
                     (s.d_in, s.d_out),

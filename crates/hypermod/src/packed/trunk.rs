@@ -29,11 +29,28 @@ pub(crate) fn host_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> 
         .expect("converted to f32")
 }
 
+/// A tensor's data on the host as f32 ([`host_values`] borrows the values): for weights that
+/// are only read once, by packing, this saves [`host_vec`]'s second copy.
+pub(crate) fn host_data<B: Backend, const D: usize>(t: Tensor<B, D>) -> TensorData {
+    t.into_data().convert::<f32>()
+}
+
+/// The f32 values of data made by [`host_data`].
+pub(crate) fn host_values(data: &TensorData) -> &[f32] {
+    data.as_slice::<f32>().expect("converted to f32")
+}
+
 fn pack_dense<B: Backend>(d: &Dense<B>, storage: WeightStorage) -> PackedLinear {
     let [out, k] = d.weight.dims();
-    let w = host_vec(d.weight.val());
-    let b = d.bias.as_ref().map(|b| host_vec(b.val()));
-    PackedLinear::pack_as(&w, b.as_deref(), out, k, storage)
+    let w = host_data(d.weight.val());
+    let b = d.bias.as_ref().map(|b| host_data(b.val()));
+    PackedLinear::pack_as(
+        host_values(&w),
+        b.as_ref().map(host_values),
+        out,
+        k,
+        storage,
+    )
 }
 
 fn host_norm<B: Backend>(n: &burn::nn::LayerNorm<B>) -> HostNorm {
