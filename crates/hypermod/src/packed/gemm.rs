@@ -638,9 +638,15 @@ pub(super) mod kernel {
             unsafe { _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64 * line)) };
         }
         let far = pf.start.wrapping_add(64 * pf.per_step * step);
-        for j in 0..pf.per_step {
-            // SAFETY: as above.
-            unsafe { _mm_prefetch::<_MM_HINT_T1>(far.wrapping_add(64 * j)) };
+        // Straight-line for the 1..=3 lines a step takes (a loop here cost a branchy loop
+        // per k-step; mostly 1 line: few-row heads spread a panel over several blocks).
+        // SAFETY (all three): as above.
+        unsafe { _mm_prefetch::<_MM_HINT_T1>(far) };
+        if pf.per_step > 1 {
+            unsafe { _mm_prefetch::<_MM_HINT_T1>(far.wrapping_add(64)) };
+        }
+        if pf.per_step > 2 {
+            unsafe { _mm_prefetch::<_MM_HINT_T1>(far.wrapping_add(128)) };
         }
     }
 
@@ -678,7 +684,8 @@ pub(super) mod kernel {
         // Past the last panel this points beyond the storage: prefetches never fault, hence
         // the wrapping arithmetic.
         let next = panel.wrapping_add(stored * step_bytes(S)) as *const i8;
-        let per_step = lines.div_ceil(steps * blocks).max(1);
+        // At most 3: a step is at most NR·4 bytes (3 lines).
+        let per_step = lines.div_ceil(steps * blocks).clamp(1, 3);
         let mut r0 = 0;
         let mut bi = 0;
         while r0 < rows {
