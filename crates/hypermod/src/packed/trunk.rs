@@ -71,6 +71,30 @@ struct Scratch {
     hidden: Vec<f32>,
 }
 
+/// Fewest rows worth a thread of their own (below that, starting one costs more than it saves).
+const MIN_ROWS: usize = 16;
+
+/// Runs `f(rows, y, x, scratch)` on consecutive row ranges of `y [rows, width]` (and the same rows
+/// of `x`, also `width` wide, when given), split over `workers`, each share with its own scratch.
+fn split_rows(
+    workers: &Workers,
+    y: &mut [f32],
+    width: usize,
+    x: Option<&[f32]>,
+    f: impl Fn(usize, &mut [f32], &[f32], &mut Scratch) + Sync,
+) {
+    let rows = y.len() / width;
+    let threads = workers.count().clamp(1, rows.div_ceil(MIN_ROWS).max(1));
+    let per = rows.div_ceil(threads).max(1) * width;
+    let shares: Vec<(&mut [f32], &[f32])> = match x {
+        Some(x) => y.chunks_mut(per).zip(x.chunks(per)).collect(),
+        None => y.chunks_mut(per).map(|c| (c, &[][..])).collect(),
+    };
+    workers.run_each(shares, |(y, x)| {
+        f(y.len() / width, y, x, &mut Scratch::default());
+    });
+}
+
 /// `buf[..len]`, grown to `len` values when shorter (contents are overwritten by the caller).
 fn at_least(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
     if buf.len() < len {
@@ -250,15 +274,14 @@ impl HostTrunk {
             row[d / 2..d / 2 + q].copy_from_slice(&self.depth[l * q..(l + 1) * q]);
             row[d / 2 + q..].copy_from_slice(&self.types[mi * q..(mi + 1) * q]);
         }
-        let mut scratch = Scratch::default();
-        let ldu = self.mixer_in.ldy();
-        let u = at_least(&mut scratch.hidden, z_rows * ldu);
-        self.mixer_in
-            .forward(&x0, d, z_rows, u, ldu, Epilogue::Silu);
         let mut z = vec![0f32; z_rows * d];
-        self.mixer_out
-            .forward(u, ldu, z_rows, &mut z, d, Epilogue::Silu);
-        self.mlp1.forward(&mut z, z_rows, &mut scratch);
+        let ldu = self.mixer_in.ldy();
+        split_rows(workers, &mut z, d, Some(&x0), |rows, z, x0, scratch| {
+            let u = at_least(&mut scratch.hidden, rows * ldu);
+            self.mixer_in.forward(x0, d, rows, u, ldu, Epilogue::Silu);
+            self.mixer_out.forward(u, ldu, rows, z, d, Epilogue::Silu);
+            self.mlp1.forward(z, rows, scratch);
+        });
 
         // Rows that enter mlp2 (then mlp3): L: z; M: z + LN(out_emb); S: mlp2(z + LN(out_emb))
         // rotated per rank.
@@ -279,15 +302,16 @@ impl HostTrunk {
                     }
                 }
                 if self.variant == Variant::S {
-                    self.mlp2
-                        .forward(&mut hx, self.n_modules * 2 * nl, &mut scratch);
+                    split_rows(workers, &mut hx, d, None, |rows, hx, _, scratch| {
+                        self.mlp2.forward(hx, rows, scratch)
+                    });
                 }
                 hx
             }
         };
         let ldh = self.ldh();
         let mut h = vec![0f32; total * ldh];
-        let threads = workers.count().clamp(1, total.div_ceil(BLOCK_ROWS).max(1));
+        let threads = workers.count().clamp(1, total.div_ceil(MIN_ROWS).max(1));
         let per_thread = total.div_ceil(threads);
         let shares = h.chunks_mut(per_thread * ldh).enumerate().collect();
         workers.run_each(shares, |(ti, out)| {
