@@ -10,7 +10,8 @@
 //!
 //! With `T2L_BENCH_PLAIN=N` criterion is skipped: the packed path of every case runs 2 + N times
 //! and one JSON line per case gives the median and minimum wall and process-CPU time of the N
-//! timed runs (`hypermod_reference.py --rust BINARY` runs this interleaved with the reference).
+//! timed runs (`hypermod_reference.py --rust BINARY` runs this interleaved with the reference);
+//! `T2L_BENCH_CASE=TEXT` keeps the cases whose name contains it (e.g. `smollm2-135m/S`).
 //!
 //! `packed-f16` is the opt-in reduced-precision variant of the packed path (head weights stored
 //! as f16, f32 accumulation: `PackedHyper::with_head_storage`); `packed-bf16` the opt-in bf16
@@ -212,7 +213,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// one JSON line per case (milliseconds).
 fn plain(reps: usize) {
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_default();
-    for case in cases() {
+    let only = std::env::var("T2L_BENCH_CASE").unwrap_or_default();
+    for case in cases().into_iter().filter(|c| c.name.contains(&only)) {
         if case.packed.is_empty() {
             eprintln!("{}: no AVX-512F, packed path unavailable", case.name);
         }

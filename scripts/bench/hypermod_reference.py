@@ -33,6 +33,12 @@ against the bf16 reference:
   python3 scripts/bench/hypermod_reference.py --rust BENCH --threads 1 --rounds 4 --reps 10 \
       --ref-dtype both
 Without `--rust`, `--ref-dtype bf16` also times the GEMM shapes in bf16.
+The reference runs with `OMP_WAIT_POLICY=PASSIVE` (unless set otherwise); with `--rust`,
+`--ref-process` runs each reference round in a child process with OpenMP's default waiting
+instead (spinning threads, PyTorch's out-of-the-box behaviour), so that they cannot outlive the
+reference's turn and take a core from ours:
+  python3 scripts/bench/hypermod_reference.py --rust BENCH --threads 2 --rounds 4 --reps 10 \
+      --ref-process
 Requirements: torch (tested with 2.15, CPU wheel).
 """
 import argparse
@@ -40,11 +46,15 @@ import json
 import os
 import statistics
 import subprocess
+import sys
 import time
 
 # Passive OpenMP waiting: spinning threads distort timings on a shared 2-core machine
-# (reference notes §9). Must be set before torch is imported.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# (reference notes §9), in particular ours when both sides share this process's rounds. Must be
+# set before torch is imported. `--ref-process` runs each reference round in a child process
+# with OpenMP's default waiting instead (its spinning threads end with it).
+if os.environ.get("T2L_REF_ROUND") != "default-wait":
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
@@ -204,9 +214,9 @@ def both_clocks(fn, reps):
     return wall, cpu
 
 
-def side_by_side(args):
-    """Rounds of (ours, reference) or (reference, ours), alternating; medians over rounds."""
-    dtypes = {"f32": ["f32"], "bf16": ["bf16"], "both": ["f32", "bf16"]}[args.ref_dtype]
+def reference_models(ref_dtype):
+    """Every case's reference hypernetwork in each dtype `ref_dtype` names, and the embeddings."""
+    dtypes = {"f32": ["f32"], "bf16": ["bf16"], "both": ["f32", "bf16"]}[ref_dtype]
     models = {}
     for shape, (n_layers, shapes) in SHAPES.items():
         for variant in ["L", "M", "S"]:
@@ -214,6 +224,27 @@ def side_by_side(args):
                 models[f"{shape}/{variant}", dt] = Hyper(variant, n_layers, shapes).to_device(
                     DEVICE, DTYPES[dt])
     emb = {dt: torch.randn(1, EMB).to(DTYPES[dt]) for dt in dtypes}
+    return dtypes, models, emb
+
+
+def reference_round(args):
+    """`--ref-round`: one round of the reference, one JSON line per case (median ms)."""
+    _, models, emb = reference_models(args.ref_dtype)
+    for (case, dt), hyper in models.items():
+        wall, cpu = both_clocks(lambda: state_dict(hyper.gen_lora(emb[dt])), args.reps)
+        print(json.dumps({"case": case, "dtype": dt, "wall": statistics.median(wall),
+                          "cpu": statistics.median(cpu)}), flush=True)
+
+
+def side_by_side(args):
+    """Rounds of (ours, reference) or (reference, ours), alternating; medians over rounds."""
+    if args.ref_process:
+        # The children build the models; here only their keys (same order) are needed.
+        dtypes = {"f32": ["f32"], "bf16": ["bf16"], "both": ["f32", "bf16"]}[args.ref_dtype]
+        models = {(f"{shape}/{v}", dt): None for shape in SHAPES for v in "LMS" for dt in dtypes}
+        emb = None
+    else:
+        dtypes, models, emb = reference_models(args.ref_dtype)
     env = dict(os.environ, T2L_BENCH_PLAIN=str(args.reps), RAYON_NUM_THREADS=str(args.threads))
     ours, ref, loads = {}, {}, []
 
@@ -227,6 +258,17 @@ def side_by_side(args):
                     ours.setdefault(key, []).append((r["wall_median_ms"], r["cpu_median_ms"]))
 
     def run_ref():
+        if args.ref_process:
+            # One reference round in a child with OpenMP's default (spinning) waiting.
+            cmd = [sys.executable, os.path.abspath(__file__), "--ref-round", "--threads",
+                   str(args.threads), "--reps", str(args.reps), "--ref-dtype", args.ref_dtype]
+            child = dict(os.environ, T2L_REF_ROUND="default-wait")
+            child.pop("OMP_WAIT_POLICY", None)
+            out = subprocess.run(cmd, env=child, capture_output=True, text=True, check=True)
+            for line in out.stdout.splitlines():
+                r = json.loads(line)
+                ref.setdefault((r["case"], r["dtype"]), []).append((r["wall"], r["cpu"]))
+            return
         for (case, dt), hyper in models.items():
             wall, cpu = both_clocks(lambda: state_dict(hyper.gen_lora(emb[dt])), args.reps)
             ref.setdefault((case, dt), []).append((statistics.median(wall),
@@ -238,8 +280,10 @@ def side_by_side(args):
             side()
         print(f"round {i + 1}/{args.rounds} done, load average {loads[-1]:.1f}", flush=True)
     loads.append(os.getloadavg()[0])
+    wait = ("OpenMP default waiting, a child process per round" if args.ref_process
+            else f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '')}")
     print(f"torch {torch.__version__}, {args.threads} threads each side, {args.rounds} rounds x "
-          f"{args.reps} reps, load average {min(loads):.1f}-{max(loads):.1f}")
+          f"{args.reps} reps, load average {min(loads):.1f}-{max(loads):.1f}, reference: {wait}")
     print("case             ours wall  ref wall  ratio | ours CPU  ref CPU  ratio   (ms, medians)")
     results = []
     cases = list(dict.fromkeys(case for case, _ in models))
@@ -287,6 +331,10 @@ def main():
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds (with --rust)")
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                     help="where the reference runs")
+    ap.add_argument("--ref-process", action="store_true",
+                    help="with --rust: run each reference round in a child process with "
+                         "OpenMP's default (spinning) thread waiting instead of PASSIVE")
+    ap.add_argument("--ref-round", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--ref-dtype", choices=["f32", "bf16", "both"], default="f32",
                     help="the reference's dtype (weights and inputs); f32 is the reference's "
                          "own; both (with --rust): time each in every round")
@@ -298,6 +346,13 @@ def main():
     if args.rust and DEVICE.type != "cpu":
         ap.error("--rust runs the CPU criterion bench; on CUDA run `t2l --device cuda bench "
                  "generate` and this script with --device cuda one after the other")
+    if args.ref_round:
+        torch.set_num_threads(args.threads)
+        torch.manual_seed(0)
+        reference_round(args)
+        return
+    if args.ref_process and not args.rust:
+        ap.error("--ref-process applies to the side-by-side run (--rust)")
     if args.rust:
         torch.set_num_threads(args.threads)
         torch.manual_seed(0)
