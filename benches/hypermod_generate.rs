@@ -214,7 +214,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn plain(reps: usize) {
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_default();
     let only = std::env::var("T2L_BENCH_CASE").unwrap_or_default();
-    for case in cases().into_iter().filter(|c| c.name.contains(&only)) {
+    for case in cases().filter(|c| c.name.contains(&only)) {
         if case.packed.is_empty() {
             eprintln!("{}: no AVX-512F, packed path unavailable", case.name);
         }
