@@ -74,24 +74,26 @@ struct Scratch {
 /// Fewest rows worth a thread of their own (below that, starting one costs more than it saves).
 const MIN_ROWS: usize = 16;
 
-/// Runs `f(rows, y, x, scratch)` on consecutive row ranges of `y [rows, width]` (and the same rows
-/// of `x`, also `width` wide, when given), split over `workers`, each share with its own scratch.
+/// Runs `f(first, rows, y, x, scratch)` on consecutive row ranges `first..first + rows` of
+/// `y [_, width]` (and the same rows of `x`, also `width` wide, when given), split over
+/// `workers` in shares of at least [`MIN_ROWS`] rows, each share with its own scratch.
 fn split_rows(
     workers: &Workers,
     y: &mut [f32],
     width: usize,
     x: Option<&[f32]>,
-    f: impl Fn(usize, &mut [f32], &[f32], &mut Scratch) + Sync,
+    f: impl Fn(usize, usize, &mut [f32], &[f32], &mut Scratch) + Sync,
 ) {
     let rows = y.len() / width;
     let threads = workers.count().clamp(1, rows.div_ceil(MIN_ROWS).max(1));
-    let per = rows.div_ceil(threads).max(1) * width;
+    let per_rows = rows.div_ceil(threads).max(1);
+    let per = per_rows * width;
     let shares: Vec<(&mut [f32], &[f32])> = match x {
         Some(x) => y.chunks_mut(per).zip(x.chunks(per)).collect(),
         None => y.chunks_mut(per).map(|c| (c, &[][..])).collect(),
     };
-    workers.run_each(shares, |(y, x)| {
-        f(y.len() / width, y, x, &mut Scratch::default());
+    workers.run_each(shares.into_iter().enumerate().collect(), |(i, (y, x))| {
+        f(i * per_rows, y.len() / width, y, x, &mut Scratch::default());
     });
 }
 
@@ -276,7 +278,7 @@ impl HostTrunk {
         }
         let mut z = vec![0f32; z_rows * d];
         let ldu = self.mixer_in.ldy();
-        split_rows(workers, &mut z, d, Some(&x0), |rows, z, x0, scratch| {
+        split_rows(workers, &mut z, d, Some(&x0), |_, rows, z, x0, scratch| {
             let u = at_least(&mut scratch.hidden, rows * ldu);
             self.mixer_in.forward(x0, d, rows, u, ldu, Epilogue::Silu);
             self.mixer_out.forward(u, ldu, rows, z, d, Epilogue::Silu);
@@ -302,7 +304,7 @@ impl HostTrunk {
                     }
                 }
                 if self.variant == Variant::S {
-                    split_rows(workers, &mut hx, d, None, |rows, hx, _, scratch| {
+                    split_rows(workers, &mut hx, d, None, |_, rows, hx, _, scratch| {
                         self.mlp2.forward(hx, rows, scratch)
                     });
                 }
@@ -311,14 +313,10 @@ impl HostTrunk {
         };
         let ldh = self.ldh();
         let mut h = vec![0f32; total * ldh];
-        let threads = workers.count().clamp(1, total.div_ceil(MIN_ROWS).max(1));
-        let per_thread = total.div_ceil(threads);
-        let shares = h.chunks_mut(per_thread * ldh).enumerate().collect();
-        workers.run_each(shares, |(ti, out)| {
-            let first = ti * per_thread;
-            let (mut x, mut scratch) = (Vec::new(), Scratch::default());
+        split_rows(workers, &mut h, ldh, None, |first, _, out, _, scratch| {
+            let mut x = Vec::new();
             for (bi, ob) in out.chunks_mut(BLOCK_ROWS * ldh).enumerate() {
-                self.rows_from(&src, first + bi * BLOCK_ROWS, ob, &mut x, &mut scratch);
+                self.rows_from(&src, first + bi * BLOCK_ROWS, ob, &mut x, scratch);
             }
         });
         h

@@ -25,7 +25,6 @@ const SPIN: Duration = Duration::from_micros(200);
 /// The caller plus a persistent pool of helper threads (none for one thread).
 #[derive(Debug, Clone)]
 pub(crate) struct Workers {
-    threads: usize,
     pool: Option<Arc<Pool>>,
 }
 
@@ -196,10 +195,7 @@ impl Workers {
     pub(crate) fn new(threads: usize) -> Self {
         let wanted = threads.max(1) - 1;
         if wanted == 0 {
-            return Self {
-                threads: 1,
-                pool: None,
-            };
+            return Self { pool: None };
         }
         let shared = Arc::new(Shared {
             epoch: AtomicU64::new(0),
@@ -224,14 +220,13 @@ impl Workers {
                     .ok()
             })
             .collect();
-        let threads = handles.len() + 1;
         let pool = (!handles.is_empty()).then(|| Arc::new(Pool { shared, handles }));
-        Self { threads, pool }
+        Self { pool }
     }
 
     /// Threads that work runs on (the caller included).
     pub(crate) fn count(&self) -> usize {
-        self.threads
+        self.pool.as_ref().map_or(1, |p| p.handles.len() + 1)
     }
 
     /// Runs `task` on every item, the last one on this thread and the others on the workers
