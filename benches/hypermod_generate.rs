@@ -121,9 +121,13 @@ struct Case {
     packed: Vec<(&'static str, PackedHyper)>,
 }
 
-fn cases() -> impl Iterator<Item = Case> {
-    AdapterShape::REAL.into_iter().flat_map(|shape| {
-        [Variant::L, Variant::M, Variant::S].map(move |variant| {
+/// The cases whose name contains `only` (all for ""), each built when it is reached.
+fn cases(only: &str) -> impl Iterator<Item = Case> + '_ {
+    AdapterShape::REAL
+        .into_iter()
+        .flat_map(|shape| [Variant::L, Variant::M, Variant::S].map(move |v| (shape, v)))
+        .filter(move |(shape, variant)| format!("{shape}/{variant}").contains(only))
+        .map(|(shape, variant)| {
             let device = Default::default();
             let cfg = shape.hyper_config(variant);
             let flops = head_flops(&cfg);
@@ -162,13 +166,12 @@ fn cases() -> impl Iterator<Item = Case> {
                 packed,
             }
         })
-    })
 }
 
 fn bench<M: Measurement>(c: &mut Criterion<M>) {
     let mut group = c.benchmark_group("hypermod_generate");
     group.sample_size(20);
-    for case in cases() {
+    for case in cases("") {
         let Case {
             name,
             flops,
@@ -214,7 +217,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn plain(reps: usize) {
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_default();
     let only = std::env::var("T2L_BENCH_CASE").unwrap_or_default();
-    for case in cases().filter(|c| c.name.contains(&only)) {
+    for case in cases(&only) {
         if case.packed.is_empty() {
             eprintln!("{}: no AVX-512F, packed path unavailable", case.name);
         }
