@@ -57,7 +57,7 @@ impl fmt::Display for GenerationPath {
 #[derive(Debug, Clone)]
 pub struct AdapterGenerator<B: Backend> {
     hyper: HyperModulator<B>,
-    packed: Option<(PackedHyper, HyperPrecision)>,
+    packed: Option<PackedHyper>,
 }
 
 impl<B: Backend> AdapterGenerator<B> {
@@ -76,8 +76,7 @@ impl<B: Backend> AdapterGenerator<B> {
     /// [`crate::Error::CpuFeature`] when the CPU lacks AVX-512F, or AVX512-BF16 for a bf16 part
     /// ([`PackedHyper::with_precision`]).
     pub fn with_precision(mut self, precision: HyperPrecision) -> Result<Self> {
-        let packed = PackedHyper::with_precision(&self.hyper, precision)?;
-        self.packed = Some((packed, precision));
+        self.packed = Some(PackedHyper::with_precision(&self.hyper, precision)?);
         Ok(self)
     }
 
@@ -93,12 +92,12 @@ impl<B: Backend> AdapterGenerator<B> {
 
     /// The packed snapshot, when generation takes the packed path.
     pub fn packed(&self) -> Option<&PackedHyper> {
-        self.packed.as_ref().map(|(p, _)| p)
+        self.packed.as_ref()
     }
 
     /// The precision of the packed snapshot (`None` on the generic path, which is f32).
     pub fn precision(&self) -> Option<HyperPrecision> {
-        self.packed.as_ref().map(|&(_, p)| p)
+        self.packed.as_ref().map(PackedHyper::precision)
     }
 
     /// The path [`Self::generate`] takes.
@@ -112,7 +111,7 @@ impl<B: Backend> AdapterGenerator<B> {
     /// One adapter per row of `task_embeddings [n, E]`, on [`Self::path`].
     pub fn generate(&self, task_embeddings: Tensor<B, 2>) -> Result<BatchedLoraAdapter<B>> {
         match &self.packed {
-            Some((packed, _)) => self.hyper.generate_packed(task_embeddings, packed),
+            Some(packed) => self.hyper.generate_packed(task_embeddings, packed),
             None => self.hyper.generate(task_embeddings),
         }
     }

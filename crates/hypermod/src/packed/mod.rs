@@ -77,6 +77,8 @@ pub struct PackedHyper {
     workers: Workers,
     /// The kernel of the bf16 parts (`None` when no part is bf16).
     bf16: Option<Bf16Kernel>,
+    /// How each part is stored and multiplied.
+    precision: HyperPrecision,
 }
 
 impl PackedHyper {
@@ -181,7 +183,13 @@ impl PackedHyper {
             heads,
             workers: Workers::new(threads),
             bf16: bf16_kernel().filter(|_| any_bf16),
+            precision,
         })
+    }
+
+    /// The precision this snapshot was packed in ([`Self::with_precision`]).
+    pub fn precision(&self) -> HyperPrecision {
+        self.precision
     }
 
     /// The kernel that multiplies the bf16 parts ([`Bf16Kernel::Amx`] or
