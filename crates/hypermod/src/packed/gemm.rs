@@ -78,6 +78,19 @@ fn advise_huge_pages(ptr: *mut u8, bytes: usize) {
     let _ = (ptr, bytes);
 }
 
+/// A vector of `len` values written by `fill` (no zero-fill first).
+///
+/// # Safety
+/// `fill` must write every one of the `len` elements of the slice it is given.
+pub(super) unsafe fn filled(len: usize, fill: impl FnOnce(&mut [MaybeUninit<f32>])) -> Vec<f32> {
+    let mut v = Vec::with_capacity(len);
+    fill(&mut v.spare_capacity_mut()[..len]);
+    // SAFETY: `fill` initialised the first `len` elements (the caller's guarantee), and the
+    // capacity is at least `len`.
+    unsafe { v.set_len(len) };
+    v
+}
+
 pub(super) fn values(lines: &[Line]) -> &[f32] {
     // SAFETY: `Line` is `repr(C)` over `[f32; 16]` (size 64, no padding), so a slice of lines
     // is `16·len` contiguous, initialised f32 values.
@@ -309,6 +322,11 @@ impl PackedLinear {
         self
     }
 
+    /// Output features.
+    pub(crate) fn out(&self) -> usize {
+        self.out
+    }
+
     /// Input features.
     pub(crate) fn k(&self) -> usize {
         self.k
@@ -316,11 +334,6 @@ impl PackedLinear {
 
     pub(crate) fn n_panels(&self) -> usize {
         self.out.div_ceil(NR)
-    }
-
-    /// Row stride of a full output: `n_panels · NR` (the columns beyond `out` hold zeros).
-    pub(crate) fn ldy(&self) -> usize {
-        self.n_panels() * NR
     }
 
     /// `y = epilogue(x·Wᵀ + b)` for `rows` rows of `x [rows, k]` (stride `ldx`) into `y` (stride
@@ -335,17 +348,54 @@ impl PackedLinear {
         ldy: usize,
         epilogue: Epilogue,
     ) {
+        // SAFETY: `y` is initialised, so the epilogue may read it.
+        unsafe { self.forward_ptr(x, ldx, rows, (y.as_mut_ptr(), y.len()), ldy, epilogue) }
+    }
+
+    /// [`Self::forward`] into a `y` that may be uninitialised (only written, never read, so
+    /// not for [`Epilogue::AddSilu`]): with `ldy = out`, every element of the `rows` rows is
+    /// written.
+    pub(crate) fn forward_uninit(
+        &self,
+        x: &[f32],
+        ldx: usize,
+        rows: usize,
+        y: &mut [MaybeUninit<f32>],
+        ldy: usize,
+        epilogue: Epilogue,
+    ) {
+        assert!(epilogue != Epilogue::AddSilu, "AddSilu reads its output");
+        // `MaybeUninit<f32>` has the layout of `f32`; without `AddSilu` the kernel only stores
+        // through `y`.
+        let y = (y.as_mut_ptr().cast::<f32>(), y.len());
+        // SAFETY: as above.
+        unsafe { self.forward_ptr(x, ldx, rows, y, ldy, epilogue) }
+    }
+
+    /// The body of [`Self::forward`] on `y = (pointer, length)`.
+    ///
+    /// # Safety
+    /// `y` is valid for writes of `length` f32 (and initialised, for [`Epilogue::AddSilu`]).
+    unsafe fn forward_ptr(
+        &self,
+        x: &[f32],
+        ldx: usize,
+        rows: usize,
+        (y, len): (*mut f32, usize),
+        ldy: usize,
+        epilogue: Epilogue,
+    ) {
         if rows == 0 {
             return;
         }
         assert!(ldx >= self.k && x.len() >= (rows - 1) * ldx + self.k);
-        assert!(ldy >= self.out && y.len() >= (rows - 1) * ldy + self.out);
+        assert!(ldy >= self.out && len >= (rows - 1) * ldy + self.out);
         let x = Operand::new(self, x, ldx, rows);
         for p in 0..self.n_panels() {
             // SAFETY: checked above: `x` holds `rows` rows of `k` values at stride `ldx` (or
             // their bf16 pairs, `Operand`), `y` holds `rows` rows at stride `ldy ≥ out` and
             // panel `p` touches columns `p·NR..min((p+1)·NR, out)` only.
-            unsafe { self.panel(p, x.ptr(), x.stride(), rows, y.as_mut_ptr(), ldy, epilogue) }
+            unsafe { self.panel(p, x.ptr(), x.stride(), rows, y, ldy, epilogue) }
         }
     }
 
@@ -1092,6 +1142,19 @@ mod tests {
                 worst < tol,
                 "{shape} {epilogue:?}: worst relative error {worst}"
             );
+            if epilogue != Epilogue::AddSilu {
+                // Into slots that may be uninitialised, dense rows (`ldy = out`): the same
+                // values, every slot written (NaN sentinels never compare equal).
+                let mut dense = vec![MaybeUninit::new(f32::NAN); rows * out];
+                lin.forward_uninit(x, k, rows, &mut dense, out, epilogue);
+                for r in 0..rows {
+                    for c in 0..out {
+                        // SAFETY: every slot was initialised (with the sentinel) above.
+                        let got = unsafe { dense[r * out + c].assume_init() };
+                        assert_eq!(got, y[r * ldy + c], "{shape} {epilogue:?} dense ({r}, {c})");
+                    }
+                }
+            }
             if epilogue == Epilogue::Store {
                 stored = y;
             }

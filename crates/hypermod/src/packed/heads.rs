@@ -5,7 +5,7 @@
 use std::mem::MaybeUninit;
 use std::ops::Range;
 
-use super::gemm::{PackedLinear, WeightRows, WeightStorage, panels_covering};
+use super::gemm::{PackedLinear, WeightRows, WeightStorage, filled, panels_covering};
 use super::workers::Workers;
 use crate::config::Variant;
 
@@ -134,16 +134,11 @@ impl PackedHead {
                         b.forward_work(xb, ldx, y, d_out, &all(b, 0..rows), workers)
                     })
                 };
-                // SAFETY: `transpose_ranks` writes every element of each `[d_out, r]` block,
-                // from the `r` initialised rank rows of `d_out` values of its task-layer.
+                // SAFETY: task-layer `t`'s `r` rank rows lie at `tmp[t·r·d_out..]`, `d_out`
+                // initialised values each.
                 let yb = unsafe {
-                    filled(nl * d_out * r, |yb| {
-                        for (bt, tt) in yb
-                            .chunks_exact_mut(d_out * r)
-                            .zip(tmp.chunks_exact(r * d_out))
-                        {
-                            transpose_ranks(tt.as_ptr(), d_out, d_out, r, bt);
-                        }
+                    transposed_b(nl, (r, d_out), d_out, workers, |t| {
+                        tmp[t * r * d_out..].as_ptr()
                     })
                 };
                 (ya, yb)
@@ -152,17 +147,36 @@ impl PackedHead {
     }
 }
 
-/// A vector of `len` values written by `fill` (no zero-fill first).
+/// B `[nl, d_out, r]` from the `r` rank rows of each task-layer `t` (row `kr` at
+/// `rows(t) + kr·lds`), the task-layers split over the `workers`.
 ///
 /// # Safety
-/// `fill` must write every one of the `len` elements of the slice it is given.
-unsafe fn filled(len: usize, fill: impl FnOnce(&mut [MaybeUninit<f32>])) -> Vec<f32> {
-    let mut v = Vec::with_capacity(len);
-    fill(&mut v.spare_capacity_mut()[..len]);
-    // SAFETY: `fill` initialised the first `len` elements (the caller's guarantee), and the
-    // capacity is at least `len`.
-    unsafe { v.set_len(len) };
-    v
+/// For every `t < nl`, the `r` rows at `rows(t)` (stride `lds` values) each hold `d_out`
+/// initialised values that stay alive and unwritten during the call; AVX-512F is available.
+unsafe fn transposed_b(
+    nl: usize,
+    (r, d_out): (usize, usize),
+    lds: usize,
+    workers: &Workers,
+    rows: impl Fn(usize) -> *const f32 + Sync,
+) -> Vec<f32> {
+    let block = d_out * r;
+    if nl * block == 0 {
+        return Vec::new();
+    }
+    let per = nl.div_ceil(workers.count());
+    // SAFETY: the shares (whole task-layers each) cover all of `b`, and `transpose_ranks`
+    // writes every element of each `[d_out, r]` block from the caller's rows.
+    unsafe {
+        filled(nl * block, |b| {
+            let shares: Vec<_> = b.chunks_mut(per * block).enumerate().collect();
+            workers.run_each(shares, |(i, share)| {
+                for (j, bt) in share.chunks_exact_mut(block).enumerate() {
+                    transpose_ranks(rows(i * per + j), lds, d_out, r, bt);
+                }
+            });
+        })
+    }
 }
 
 /// One task-layer's B: its `r` rank rows (row `kr` at `src + kr·lds`, `d_out` values each)
@@ -303,13 +317,10 @@ fn shared(
     // rows' piece, which holds for every element read below (`panels_covering`).
     let read = |row: usize, c: usize| unsafe { init[row * ldy + c].assume_init() };
     // SAFETY: B row `t` holds its `r` rank rows at stride `wide` from `(nl + t)·ldy`, each
-    // with `d_out` initialised values (panels `pb`); every element of `b` is written.
+    // with `d_out` initialised values (panels `pb`).
     let b = unsafe {
-        filled(nl * d_out * r, |b| {
-            for (t, bt) in b.chunks_exact_mut(d_out * r).enumerate() {
-                let src = init[(nl + t) * ldy..].as_ptr().cast::<f32>();
-                transpose_ranks(src, wide, d_out, r, bt);
-            }
+        transposed_b(nl, (r, d_out), wide, workers, |t| {
+            init[(nl + t) * ldy..].as_ptr().cast::<f32>()
         })
     };
     if d_in == wide {

@@ -8,9 +8,11 @@
 //! broadcast. Only the rows that really differ (M: per A|B; S: per rank, after the rotary
 //! position) go through the rest, split over threads by rows.
 
+use std::mem::MaybeUninit;
+
 use burn::prelude::*;
 
-use super::gemm::{Epilogue, PackedLinear, WeightStorage};
+use super::gemm::{Epilogue, PackedLinear, WeightStorage, filled};
 use super::rows::HostNorm;
 use super::workers::Workers;
 use crate::config::Variant;
@@ -75,20 +77,21 @@ struct Scratch {
 const MIN_ROWS: usize = 16;
 
 /// Runs `f(first, rows, y, x, scratch)` on consecutive row ranges `first..first + rows` of
-/// `y [_, width]` (and the same rows of `x`, also `width` wide, when given), split over
-/// `workers` in shares of at least [`MIN_ROWS`] rows, each share with its own scratch.
-fn split_rows(
+/// `y [_, width]` (f32 values, or slots to write them into) and the same rows of `x`, also
+/// `width` wide, when given; split over `workers` in shares of at least [`MIN_ROWS`] rows, each
+/// share with its own scratch.
+fn split_rows<T: Send>(
     workers: &Workers,
-    y: &mut [f32],
+    y: &mut [T],
     width: usize,
     x: Option<&[f32]>,
-    f: impl Fn(usize, usize, &mut [f32], &[f32], &mut Scratch) + Sync,
+    f: impl Fn(usize, usize, &mut [T], &[f32], &mut Scratch) + Sync,
 ) {
     let rows = y.len() / width;
     let threads = workers.count().clamp(1, rows.div_ceil(MIN_ROWS).max(1));
     let per_rows = rows.div_ceil(threads).max(1);
     let per = per_rows * width;
-    let shares: Vec<(&mut [f32], &[f32])> = match x {
+    let shares: Vec<(&mut [T], &[f32])> = match x {
         Some(x) => y.chunks_mut(per).zip(x.chunks(per)).collect(),
         None => y.chunks_mut(per).map(|c| (c, &[][..])).collect(),
     };
@@ -125,7 +128,7 @@ impl HostResidual {
     /// `x [rows, D]` (stride D), in place: the branch's last SiLU and the residual add are the
     /// second GEMM's store.
     fn forward(&self, x: &mut [f32], rows: usize, scratch: &mut Scratch) {
-        let (d, ldu) = (self.norm.width(), self.lin_in.ldy());
+        let (d, ldu) = (self.norm.width(), self.lin_in.out());
         let t = at_least(&mut scratch.normed, rows * d);
         self.norm.forward(x, d, rows, t, d);
         let u = at_least(&mut scratch.hidden, rows * ldu);
@@ -143,15 +146,16 @@ struct HostOutput {
 }
 
 impl HostOutput {
-    /// `x [rows, D]` (stride D) → `out [rows, lin_out.ldy()]`.
-    fn forward(&self, x: &[f32], rows: usize, out: &mut [f32], scratch: &mut Scratch) {
-        let (d, ldu) = (self.norm.width(), self.lin_in.ldy());
+    /// `x [rows, D]` (stride D) → `out [rows, lin_out.out()]`, every element written.
+    fn forward(&self, x: &[f32], rows: usize, out: &mut [MaybeUninit<f32>], scratch: &mut Scratch) {
+        let (d, ldu) = (self.norm.width(), self.lin_in.out());
         let t = at_least(&mut scratch.normed, rows * d);
         self.norm.forward(x, d, rows, t, d);
         let u = at_least(&mut scratch.hidden, rows * ldu);
         self.lin_in.forward(t, d, rows, u, ldu, Epilogue::Silu);
-        let ldo = self.lin_out.ldy();
-        self.lin_out.forward(u, ldu, rows, out, ldo, Epilogue::Silu);
+        let ldo = self.lin_out.out();
+        self.lin_out
+            .forward_uninit(u, ldu, rows, out, ldo, Epilogue::Silu);
     }
 }
 
@@ -232,9 +236,9 @@ impl HostTrunk {
         }
     }
 
-    /// Row stride of the head inputs returned by [`Self::forward`] (≥ H).
+    /// Row stride of the head inputs returned by [`Self::forward`]: H (rows are dense).
     pub(crate) fn ldh(&self) -> usize {
-        self.mlp3.lin_out.ldy()
+        self.mlp3.lin_out.out()
     }
 
     /// Head-input rows per module for `n` tasks (`n·L`, `2·n·L`, `2·n·L·r`).
@@ -254,7 +258,7 @@ impl HostTrunk {
         let d = self.latent;
         let (q, nl) = (d / 4, n * self.n_layers);
         // Task encoder, once per task.
-        let ldt = self.task_linear.ldy();
+        let ldt = self.task_linear.out();
         let mut task = vec![0f32; n * ldt];
         self.task_linear.forward(
             emb,
@@ -277,7 +281,7 @@ impl HostTrunk {
             row[d / 2 + q..].copy_from_slice(&self.types[mi * q..(mi + 1) * q]);
         }
         let mut z = vec![0f32; z_rows * d];
-        let ldu = self.mixer_in.ldy();
+        let ldu = self.mixer_in.out();
         split_rows(workers, &mut z, d, Some(&x0), |_, rows, z, x0, scratch| {
             let u = at_least(&mut scratch.hidden, rows * ldu);
             self.mixer_in.forward(x0, d, rows, u, ldu, Epilogue::Silu);
@@ -312,23 +316,27 @@ impl HostTrunk {
             }
         };
         let ldh = self.ldh();
-        let mut h = vec![0f32; total * ldh];
-        split_rows(workers, &mut h, ldh, None, |first, _, out, _, scratch| {
-            let mut x = Vec::new();
-            for (bi, ob) in out.chunks_mut(BLOCK_ROWS * ldh).enumerate() {
-                self.rows_from(&src, first + bi * BLOCK_ROWS, ob, &mut x, scratch);
-            }
-        });
-        h
+        // SAFETY: the shares cover all `total` rows, and `rows_from` writes every element of
+        // each row (`ldh` = mlp3's output width).
+        unsafe {
+            filled(total * ldh, |h| {
+                split_rows(workers, h, ldh, None, |first, _, out, _, scratch| {
+                    let mut x = Vec::new();
+                    for (bi, ob) in out.chunks_mut(BLOCK_ROWS * ldh).enumerate() {
+                        self.rows_from(&src, first + bi * BLOCK_ROWS, ob, &mut x, scratch);
+                    }
+                })
+            })
+        }
     }
 
     /// Head inputs of rows `r0..r0 + out.len()/ldh` from the mlp2 sources `src` (`x`: the
-    /// block's mlp2 input, reused).
+    /// block's mlp2 input, reused); every element of `out` is written.
     fn rows_from(
         &self,
         src: &[f32],
         r0: usize,
-        out: &mut [f32],
+        out: &mut [MaybeUninit<f32>],
         x: &mut Vec<f32>,
         scratch: &mut Scratch,
     ) {
@@ -343,13 +351,11 @@ impl HostTrunk {
                     let (g, k) = ((r0 + i) / r, (r0 + i) % r);
                     let hrow = &src[g * d..(g + 1) * d];
                     let (cos, sin) = (&self.cos[k * d..(k + 1) * d], &self.sin[k * d..(k + 1) * d]);
-                    for c in 0..d {
-                        let rot = if c < half {
-                            -hrow[c + half]
-                        } else {
-                            hrow[c - half]
-                        };
-                        row[c] = hrow[c] * cos[c] + rot * sin[c];
+                    let (lo, hi) = row.split_at_mut(half);
+                    let (hlo, hhi) = hrow.split_at(half);
+                    for c in 0..half {
+                        lo[c] = hlo[c] * cos[c] - hhi[c] * sin[c];
+                        hi[c] = hhi[c] * cos[half + c] + hlo[c] * sin[half + c];
                     }
                 }
             }
