@@ -431,12 +431,11 @@ impl PackedLinear {
             work.iter()
                 .all(|(p, _)| !std::mem::replace(&mut seen[*p], true))
         );
-        let per = work.len().div_ceil(workers.count().clamp(1, work.len()));
         // `MaybeUninit<f32>` has the layout of `f32`; the kernel only stores through `out`.
         let out = SendPtr(y.as_mut_ptr().cast::<f32>());
         let x = Operand::new(self, x, ldx, rows);
         let (x, ldx) = (&x, x.stride());
-        workers.run_each(work.chunks(per).collect(), |chunk| {
+        workers.run_each(balanced_shares(work, workers.count()), |chunk| {
             for (p, r) in chunk {
                 // SAFETY: checked above (sizes, strides, panel indices, rows within `x` and
                 // `y`); each piece writes only its panel's `NR` columns, and the panels of all
@@ -558,6 +557,32 @@ pub(crate) fn panels_covering(
         }
     }
     (0..n_panels).filter(|&p| needed[p]).collect()
+}
+
+/// `work` cut into at most `threads` runs of consecutive pieces with about the same number of
+/// rows each (the pieces of a GEMM may cover different rows: M and S compute some panels for
+/// the A rows and the B rows, others for one of them); consecutive, so that a thread's panels
+/// lie one after the other in memory, as its next-panel prefetch assumes.
+fn balanced_shares(
+    work: &[(usize, Range<usize>)],
+    threads: usize,
+) -> Vec<&[(usize, Range<usize>)]> {
+    let total: usize = work.iter().map(|(_, r)| r.len().max(1)).sum();
+    let threads = threads.clamp(1, work.len().max(1));
+    let mut shares = Vec::with_capacity(threads);
+    let (mut start, mut done) = (0, 0);
+    for (i, (_, rows)) in work.iter().enumerate() {
+        done += rows.len().max(1);
+        // Close the share once it reaches its cumulative quota of the rows.
+        if done * threads >= total * (shares.len() + 1) {
+            shares.push(&work[start..=i]);
+            start = i + 1;
+        }
+    }
+    if start < work.len() {
+        shares.push(&work[start..]);
+    }
+    shares
 }
 
 /// A raw output pointer shared by the threads of one GEMM (they write disjoint columns).
@@ -1160,6 +1185,37 @@ mod tests {
             }
         }
         stored
+    }
+
+    #[test]
+    fn work_splits_into_consecutive_shares_of_about_equal_rows() {
+        // S's v_proj at Mistral shapes: 22 panels for the A and B rows (512), 64 for A only.
+        let work: Vec<(usize, Range<usize>)> = (0..86)
+            .map(|p| (p, if p < 22 { 0..512 } else { 0..256 }))
+            .collect();
+        for threads in [1, 2, 3, 7, 86, 100] {
+            let shares = balanced_shares(&work, threads);
+            assert!(!shares.is_empty() && shares.len() <= threads.min(work.len()));
+            // Every piece once, in order.
+            let flat: Vec<usize> = shares.iter().flat_map(|s| s.iter().map(|w| w.0)).collect();
+            assert_eq!(flat, (0..86).collect::<Vec<_>>(), "{threads} threads");
+            let rows: Vec<usize> = shares
+                .iter()
+                .map(|s| s.iter().map(|(_, r)| r.len()).sum())
+                .collect();
+            let (max, min) = (rows.iter().max().unwrap(), rows.iter().min().unwrap());
+            // Within one piece (512 rows) of each other.
+            assert!(max - min <= 512, "{threads} threads: {rows:?}");
+        }
+        // By count, two threads would get 43 pieces each: 16,384 rows against 11,008.
+        let two: Vec<usize> = balanced_shares(&work, 2)
+            .iter()
+            .map(|s| s.iter().map(|(_, r)| r.len()).sum())
+            .collect();
+        assert!(two[0].abs_diff(two[1]) <= 512, "{two:?}");
+        // Pieces without rows still count (as one) and still run.
+        let empty = [(0, 0..0), (1, 0..0), (2, 0..0)];
+        assert_eq!(balanced_shares(&empty, 2).concat().len(), 3);
     }
 
     #[test]

@@ -20,21 +20,17 @@ pub(crate) enum PackedHead {
         b: PackedLinear,
         r: usize,
     },
-    /// M: one head `[r·max(d_in, d_out)]` for the A rows and the B rows together (each panel of
-    /// the weights is streamed once for every row that needs it, the heads being bound by
-    /// memory bandwidth at these few rows), into a buffer that is then cut into A and B.
+    /// M and S: one head for the A rows and the B rows together (each panel of the weights is
+    /// streamed once for every row that needs it), into a buffer that is then cut into A and B.
+    /// M: one GEMM row per task-layer and A|B, holding its `r` rank rows (head out
+    /// `r·max(d_in, d_out)`); S: one GEMM row per rank row (head out `max(d_in, d_out)`).
     Shared {
         w: PackedLinear,
         r: usize,
+        /// Rank rows per GEMM row: `r` (M) or 1 (S).
+        ranks_per_row: usize,
         d_in: usize,
         d_out: usize,
-    },
-    /// S: one rank row per GEMM row; the A head (first `d_in` outputs) writes A directly, the B
-    /// head (first `d_out` outputs) writes rank rows that are transposed into `[d_out, r]`.
-    PerRank {
-        a: PackedLinear,
-        b: PackedLinear,
-        r: usize,
     },
 }
 
@@ -73,17 +69,22 @@ impl PackedHead {
                     r,
                 }
             }
-            Variant::M => Self::Shared {
-                w: PackedLinear::pack_as(weight, bias, r * d_in.max(d_out), k, storage),
-                r,
-                d_in,
-                d_out,
-            },
-            Variant::S => Self::PerRank {
-                a: pack_rows(weight, bias, k, &(0..d_in).collect::<Vec<_>>(), storage),
-                b: pack_rows(weight, bias, k, &(0..d_out).collect::<Vec<_>>(), storage),
-                r,
-            },
+            Variant::M | Variant::S => {
+                let ranks_per_row = if variant == Variant::M { r } else { 1 };
+                Self::Shared {
+                    w: PackedLinear::pack_as(
+                        weight,
+                        bias,
+                        ranks_per_row * d_in.max(d_out),
+                        k,
+                        storage,
+                    ),
+                    r,
+                    ranks_per_row,
+                    d_in,
+                    d_out,
+                }
+            }
         }
     }
 
@@ -117,32 +118,13 @@ impl PackedHead {
                 };
                 (ya, yb)
             }
-            Self::Shared { w, r, d_in, d_out } => {
-                shared(w, x, ldx, nl, (*r, *d_in, *d_out), workers)
-            }
-            Self::PerRank { a, b, r } => {
-                let (r, rows) = (*r, nl * *r);
-                // SAFETY (both GEMMs): all panels for all rows, `out = ldy` (as for L).
-                let ya = unsafe {
-                    filled(rows * d_in, |y| {
-                        a.forward_work(x, ldx, y, d_in, &all(a, 0..rows), workers)
-                    })
-                };
-                let xb = &x[rows * ldx..];
-                let tmp = unsafe {
-                    filled(rows * d_out, |y| {
-                        b.forward_work(xb, ldx, y, d_out, &all(b, 0..rows), workers)
-                    })
-                };
-                // SAFETY: task-layer `t`'s `r` rank rows lie at `tmp[t·r·d_out..]`, `d_out`
-                // initialised values each.
-                let yb = unsafe {
-                    transposed_b(nl, (r, d_out), d_out, workers, |t| {
-                        tmp[t * r * d_out..].as_ptr()
-                    })
-                };
-                (ya, yb)
-            }
+            Self::Shared {
+                w,
+                r,
+                ranks_per_row,
+                d_in,
+                d_out,
+            } => shared(w, x, ldx, nl, (*r, *ranks_per_row, *d_in, *d_out), workers),
         }
     }
 }
@@ -273,72 +255,77 @@ mod kernel {
     }
 }
 
-/// M: rows `[A rows (nl) | B rows (nl)]`, one GEMM piece per needed panel over the rows that
-/// need it (each panel streamed once for A and B), then each rank row of B cut to `d_out` and
-/// transposed to `[d_out, r]`. When `d_in` is the wider side (q/v/k/o/down projections) the A
-/// rows of the GEMM's output are already PEFT's A layout: the buffer is cut to them in place
-/// (no copy); otherwise each A rank row is cut to `d_in` too.
+/// M and S: GEMM rows `[A rows | B rows]` (`nl·r / ranks_per_row` each), one GEMM piece per
+/// needed panel over the rows that need it (each panel streamed once for A and B), then each
+/// rank row of B cut to `d_out` and transposed to `[d_out, r]`. In both variants the output
+/// holds the rank rows of task-layer `t` (A) at `(t·r + kr)·wide` and of B at
+/// `((nl + t)·r + kr)·wide`, `wide = max(d_in, d_out)` values apart. When `d_in` is the wider
+/// side (q/v/k/o/down projections) the A rows are already PEFT's A layout: the buffer is cut to
+/// them in place (no copy); otherwise each A rank row is cut to `d_in` too.
 fn shared(
     w: &PackedLinear,
     x: &[f32],
     ldx: usize,
     nl: usize,
-    (r, d_in, d_out): (usize, usize, usize),
+    (r, ranks_per_row, d_in, d_out): (usize, usize, usize, usize),
     workers: &Workers,
 ) -> (Vec<f32>, Vec<f32>) {
     let wide = d_in.max(d_out);
     let n = w.n_panels();
-    let pa = panels_covering((0..r).map(|k| k * wide..k * wide + d_in), n);
-    let pb = panels_covering((0..r).map(|k| k * wide..k * wide + d_out), n);
+    let in_row = |d: usize| (0..ranks_per_row).map(move |k| k * wide..k * wide + d);
+    let (pa, pb) = (
+        panels_covering(in_row(d_in), n),
+        panels_covering(in_row(d_out), n),
+    );
+    // GEMM rows per half and their width.
+    let (half, ldy) = (nl * r / ranks_per_row, ranks_per_row * wide);
     let work: Vec<(usize, Range<usize>)> = (0..n)
         .filter_map(
             |p| match (pa.binary_search(&p).is_ok(), pb.binary_search(&p).is_ok()) {
-                (true, true) => Some((p, 0..2 * nl)),
-                (true, false) => Some((p, 0..nl)),
-                (false, true) => Some((p, nl..2 * nl)),
+                (true, true) => Some((p, 0..2 * half)),
+                (true, false) => Some((p, 0..half)),
+                (false, true) => Some((p, half..2 * half)),
                 (false, false) => None,
             },
         )
         .collect();
-    let ldy = r * wide;
-    let mut y: Vec<f32> = Vec::with_capacity(2 * nl * ldy);
+    let len = 2 * nl * r * wide;
+    let mut y: Vec<f32> = Vec::with_capacity(len);
     w.forward_work(
         x,
         ldx,
-        &mut y.spare_capacity_mut()[..2 * nl * ldy],
+        &mut y.spare_capacity_mut()[..len],
         ldy,
         &work,
         workers,
     );
     // Only the columns of the panels in `pa` (A rows) and `pb` (B rows) are written; exactly
-    // those are read: `kr·wide..kr·wide + d_in` (A) and `..+ d_out` (B) lie in them.
-    let init = &y.spare_capacity_mut()[..2 * nl * ldy];
-    // SAFETY: element `(row, c)` of `init` is initialised when `c` lies in a panel of its
-    // rows' piece, which holds for every element read below (`panels_covering`).
-    let read = |row: usize, c: usize| unsafe { init[row * ldy + c].assume_init() };
-    // SAFETY: B row `t` holds its `r` rank rows at stride `wide` from `(nl + t)·ldy`, each
-    // with `d_out` initialised values (panels `pb`).
+    // those are read: `kr·wide..kr·wide + d_in` (A) and `..+ d_out` (B) of a row lie in them.
+    let init = &y.spare_capacity_mut()[..len];
+    // SAFETY: B rank row `kr` of task-layer `t` starts at `((nl + t)·r + kr)·wide` with
+    // `d_out` initialised values (panels `pb`).
     let b = unsafe {
         transposed_b(nl, (r, d_out), wide, workers, |t| {
-            init[(nl + t) * ldy..].as_ptr().cast::<f32>()
+            init[(nl + t) * r * wide..].as_ptr().cast::<f32>()
         })
     };
     if d_in == wide {
-        // SAFETY: the A rows `0..nl` were computed on every panel (`pa` covers `0..r·d_in =
-        // 0..ldy`), so their `nl·ldy` values are initialised; `r·d_in = ldy`, so they are A
-        // `[nl, r, d_in]` as they stand.
-        unsafe { y.set_len(nl * ldy) };
+        // SAFETY: the A rows were computed on every panel (`pa` covers `0..ldy`), so their
+        // `nl·r·wide` values are initialised, and with `d_in = wide` they are A `[nl, r, d_in]`
+        // as they stand.
+        unsafe { y.set_len(nl * r * wide) };
         // The B rows' half of the allocation is given back (glibc shrinks in place).
         y.shrink_to_fit();
         return (y, b);
     }
-    // SAFETY: every `(t, kr, i)` of A `[nl, r, d_in]` is written.
+    // SAFETY: every `(t, kr, i)` of A `[nl, r, d_in]` is written, from A rank row `t·r + kr`
+    // (its first `d_in` values are initialised: panels `pa`).
     let a = unsafe {
         filled(nl * r * d_in, |a| {
             for (tk, row) in a.chunks_exact_mut(d_in).enumerate() {
-                let (t, kr) = (tk / r, tk % r);
-                for (c, o) in row.iter_mut().enumerate() {
-                    o.write(read(t, kr * wide + c));
+                let src = &init[tk * wide..tk * wide + d_in];
+                for (o, v) in row.iter_mut().zip(src) {
+                    o.write(v.assume_init());
                 }
             }
         })
