@@ -417,11 +417,33 @@ impl PackedLinear {
         work: &[(usize, Range<usize>)],
         workers: &Workers,
     ) {
+        let rows = work.iter().map(|(_, r)| r.end).max().unwrap_or(0);
+        self.forward_work_split(x, ldx, (y, &mut []), rows, ldy, work, workers);
+    }
+
+    /// [`Self::forward_work`] with the output rows in two buffers: rows `0..split` go to row
+    /// `r` of `low`, rows `split..` to row `r − split` of `high` (a piece over rows on both
+    /// sides runs as two consecutive pieces on one thread, its panel then read from cache the
+    /// second time). Callers that keep part of the rows and drop the rest need not allocate
+    /// one buffer for both.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn forward_work_split(
+        &self,
+        x: &[f32],
+        ldx: usize,
+        (low, high): (&mut [MaybeUninit<f32>], &mut [MaybeUninit<f32>]),
+        split: usize,
+        ldy: usize,
+        work: &[(usize, Range<usize>)],
+        workers: &Workers,
+    ) {
         let Some(rows) = work.iter().map(|(_, r)| r.end).max().filter(|&r| r > 0) else {
             return;
         };
+        let fits = |y: &[MaybeUninit<f32>], n: usize| n == 0 || y.len() >= (n - 1) * ldy + self.out;
         assert!(ldx >= self.k && x.len() >= (rows - 1) * ldx + self.k);
-        assert!(ldy >= self.out && y.len() >= (rows - 1) * ldy + self.out);
+        assert!(ldy >= self.out && fits(low, rows.min(split)));
+        assert!(fits(high, rows.saturating_sub(split)));
         assert!(
             work.iter()
                 .all(|(p, r)| *p < self.n_panels() && r.start <= r.end)
@@ -431,25 +453,35 @@ impl PackedLinear {
             work.iter()
                 .all(|(p, _)| !std::mem::replace(&mut seen[*p], true))
         );
-        // `MaybeUninit<f32>` has the layout of `f32`; the kernel only stores through `out`.
-        let out = SendPtr(y.as_mut_ptr().cast::<f32>());
+        // `MaybeUninit<f32>` has the layout of `f32`; the kernel only stores through them.
+        let (low, high) = (
+            SendPtr(low.as_mut_ptr().cast::<f32>()),
+            SendPtr(high.as_mut_ptr().cast::<f32>()),
+        );
         let x = Operand::new(self, x, ldx, rows);
         let (x, ldx) = (&x, x.stride());
         workers.run_each(balanced_shares(work, workers.count()), |chunk| {
             for (p, r) in chunk {
-                // SAFETY: checked above (sizes, strides, panel indices, rows within `x` and
-                // `y`); each piece writes only its panel's `NR` columns, and the panels of all
-                // pieces are distinct, so threads never write the same element.
-                unsafe {
-                    self.panel(
-                        *p,
-                        x.ptr().add(r.start * ldx),
-                        ldx,
-                        r.len(),
-                        out.get().add(r.start * ldy),
-                        ldy,
-                        Epilogue::Store,
-                    )
+                let parts = [
+                    (r.start..r.end.min(split), low.get(), 0),
+                    (r.start.max(split)..r.end, high.get(), split),
+                ];
+                for (rows, out, first) in parts.into_iter().filter(|(r, ..)| !r.is_empty()) {
+                    // SAFETY: checked above (sizes, strides, panel indices, rows within `x`,
+                    // `low` and `high`); each piece writes only its panel's `NR` columns, and
+                    // the panels of all pieces are distinct, so threads never write the same
+                    // element.
+                    unsafe {
+                        self.panel(
+                            *p,
+                            x.ptr().add(rows.start * ldx),
+                            ldx,
+                            rows.len(),
+                            out.add((rows.start - first) * ldy),
+                            ldy,
+                            Epilogue::Store,
+                        )
+                    }
                 }
             }
         });

@@ -258,8 +258,8 @@ mod kernel {
 /// M and S: GEMM rows `[A rows | B rows]` (`nl·r / ranks_per_row` each), one GEMM piece per
 /// needed panel over the rows that need it (each panel streamed once for A and B), then each
 /// rank row of B cut to `d_out` and transposed to `[d_out, r]`. In both variants the output
-/// holds the rank rows of task-layer `t` (A) at `(t·r + kr)·wide` and of B at
-/// `((nl + t)·r + kr)·wide`, `wide = max(d_in, d_out)` values apart. When `d_in` is the wider
+/// holds rank row `kr` of task-layer `t` at `(t·r + kr)·wide` of the A rows and of the B rows,
+/// `wide = max(d_in, d_out)`. When `d_in` is the wider
 /// side (q/v/k/o/down projections) the A rows are already PEFT's A layout: the buffer is cut to
 /// them in place (no copy); otherwise each A rank row is cut to `d_in` too.
 fn shared(
@@ -289,41 +289,49 @@ fn shared(
             },
         )
         .collect();
-    let len = 2 * nl * r * wide;
-    let mut y: Vec<f32> = Vec::with_capacity(len);
-    w.forward_work(
+    // The A rows go straight into their own buffer (PEFT's A when `d_in = wide`), the B rows
+    // into one that is transposed, then freed.
+    let len = half * ldy;
+    let (mut ya, mut yb) = (
+        Vec::<f32>::with_capacity(len),
+        Vec::<f32>::with_capacity(len),
+    );
+    w.forward_work_split(
         x,
         ldx,
-        &mut y.spare_capacity_mut()[..len],
+        (
+            &mut ya.spare_capacity_mut()[..len],
+            &mut yb.spare_capacity_mut()[..len],
+        ),
+        half,
         ldy,
         &work,
         workers,
     );
     // Only the columns of the panels in `pa` (A rows) and `pb` (B rows) are written; exactly
     // those are read: `kr·wide..kr·wide + d_in` (A) and `..+ d_out` (B) of a row lie in them.
-    let init = &y.spare_capacity_mut()[..len];
-    // SAFETY: B rank row `kr` of task-layer `t` starts at `((nl + t)·r + kr)·wide` with
+    let b_rows = &yb.spare_capacity_mut()[..len];
+    // SAFETY: B rank row `kr` of task-layer `t` starts at `(t·r + kr)·wide` of the B rows with
     // `d_out` initialised values (panels `pb`).
     let b = unsafe {
         transposed_b(nl, (r, d_out), wide, workers, |t| {
-            init[(nl + t) * r * wide..].as_ptr().cast::<f32>()
+            b_rows[t * r * wide..].as_ptr().cast::<f32>()
         })
     };
     if d_in == wide {
         // SAFETY: the A rows were computed on every panel (`pa` covers `0..ldy`), so their
         // `nl·r·wide` values are initialised, and with `d_in = wide` they are A `[nl, r, d_in]`
         // as they stand.
-        unsafe { y.set_len(nl * r * wide) };
-        // The B rows' half of the allocation is given back (glibc shrinks in place).
-        y.shrink_to_fit();
-        return (y, b);
+        unsafe { ya.set_len(len) };
+        return (ya, b);
     }
+    let a_rows = &ya.spare_capacity_mut()[..len];
     // SAFETY: every `(t, kr, i)` of A `[nl, r, d_in]` is written, from A rank row `t·r + kr`
     // (its first `d_in` values are initialised: panels `pa`).
     let a = unsafe {
         filled(nl * r * d_in, |a| {
             for (tk, row) in a.chunks_exact_mut(d_in).enumerate() {
-                let src = &init[tk * wide..tk * wide + d_in];
+                let src = &a_rows[tk * wide..tk * wide + d_in];
                 for (o, v) in row.iter_mut().zip(src) {
                     o.write(v.assume_init());
                 }
