@@ -19,6 +19,13 @@
 //! and OS allow, else `vdpbf16ps`: the JSON lines' `bf16_kernel` says which) for heads and
 //! trunk, `packed-bf16-heads` for the heads only (`PackedHyper::with_precision`; both need
 //! AVX512-BF16 and are skipped with a note without it); `packed` is the default (f32).
+//!
+//! The bench first asks the allocator to keep freed memory (`packed::keep_freed_memory`, as an
+//! application generating many adapters would): otherwise glibc may hand each generation's
+//! freed outputs back to the kernel, depending on what the process allocated before, and the
+//! times then depend on which cases ran in the same process. `T2L_BENCH_RETURN_MEMORY=1` skips
+//! that, to measure the allocator's default behaviour; the JSON lines say which
+//! (`kept_freed_memory`).
 
 use std::time::Instant;
 
@@ -26,7 +33,7 @@ use burn::backend::Flex;
 use burn::prelude::*;
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{Criterion, Throughput};
-use hypermod::packed::{HyperPrecision, PackedHyper, WeightStorage};
+use hypermod::packed::{HyperPrecision, PackedHyper, WeightStorage, keep_freed_memory};
 use hypermod::{HyperConfig, HyperModulator, Variant};
 use lora_core::BatchedLoraAdapter;
 use t2l_bench::generate::AdapterShape;
@@ -214,7 +221,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// `T2L_BENCH_PLAIN=reps`: the packed path of every case, 2 untimed runs then `reps` timed ones,
 /// one JSON line per case (milliseconds).
-fn plain(reps: usize) {
+fn plain(reps: usize, kept: bool) {
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_default();
     let only = std::env::var("T2L_BENCH_CASE").unwrap_or_default();
     for case in cases(&only) {
@@ -240,7 +247,7 @@ fn plain(reps: usize) {
             }
             let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
             println!(
-                "{{\"case\": \"{}\", \"path\": \"{path}\", \"bf16_kernel\": \"{:?}\", \"threads\": \"{threads}\", \"reps\": {reps}, \"head_flops\": {}, \"wall_median_ms\": {:.4}, \"wall_min_ms\": {:.4}, \"cpu_median_ms\": {:.4}, \"cpu_min_ms\": {:.4}}}",
+                "{{\"case\": \"{}\", \"path\": \"{path}\", \"bf16_kernel\": \"{:?}\", \"threads\": \"{threads}\", \"reps\": {reps}, \"head_flops\": {}, \"wall_median_ms\": {:.4}, \"wall_min_ms\": {:.4}, \"cpu_median_ms\": {:.4}, \"cpu_min_ms\": {:.4}, \"kept_freed_memory\": {kept}}}",
                 case.name,
                 packed.bf16_kernel(),
                 case.flops,
@@ -254,18 +261,22 @@ fn plain(reps: usize) {
 }
 
 fn main() {
+    let kept =
+        std::env::var_os("T2L_BENCH_RETURN_MEMORY").is_none() && keep_freed_memory(256 << 20);
     if let Some(reps) = std::env::var("T2L_BENCH_PLAIN")
         .ok()
         .and_then(|v| v.parse().ok())
     {
-        plain(reps);
+        plain(reps, kept);
     } else if std::env::var_os("T2L_BENCH_CPU_TIME").is_some() {
+        eprintln!("kept freed memory: {kept}");
         let mut c = Criterion::default()
             .with_measurement(CpuTime)
             .configure_from_args();
         bench(&mut c);
         c.final_summary();
     } else {
+        eprintln!("kept freed memory: {kept}");
         let mut c = Criterion::<WallTime>::default().configure_from_args();
         bench(&mut c);
         c.final_summary();

@@ -17,6 +17,7 @@
 //! bf16 *compute* (weights and activations rounded to bf16, f32 accumulation; AVX512-BF16, on
 //! AMX tiles where the CPU and OS allow, [`bf16_kernel`]) for the heads and/or the trunk.
 
+mod freed_memory;
 mod gemm;
 mod gemm_amx;
 mod gemm_bf16;
@@ -28,6 +29,7 @@ mod workers;
 use burn::prelude::*;
 use lora_core::{BatchedLoraAdapter, BatchedLoraWeights};
 
+pub use freed_memory::keep_freed_memory;
 pub use gemm::{MR, NR, WeightStorage, cpu_supported};
 pub use gemm_bf16::{Bf16Kernel, bf16_kernel, bf16_supported};
 use heads::PackedHead;
