@@ -29,8 +29,6 @@ pub(crate) enum PackedHead {
         r: usize,
         /// Rank rows per GEMM row: `r` (M) or 1 (S).
         ranks_per_row: usize,
-        d_in: usize,
-        d_out: usize,
     },
 }
 
@@ -81,8 +79,6 @@ impl PackedHead {
                     ),
                     r,
                     ranks_per_row,
-                    d_in,
-                    d_out,
                 }
             }
         }
@@ -122,9 +118,7 @@ impl PackedHead {
                 w,
                 r,
                 ranks_per_row,
-                d_in,
-                d_out,
-            } => shared(w, x, ldx, nl, (*r, *ranks_per_row, *d_in, *d_out), workers),
+            } => shared(w, x, ldx, nl, (*r, *ranks_per_row, d_in, d_out), workers),
         }
     }
 }
@@ -259,9 +253,9 @@ mod kernel {
 /// needed panel over the rows that need it (each panel streamed once for A and B), then each
 /// rank row of B cut to `d_out` and transposed to `[d_out, r]`. In both variants the output
 /// holds rank row `kr` of task-layer `t` at `(t·r + kr)·wide` of the A rows and of the B rows,
-/// `wide = max(d_in, d_out)`. When `d_in` is the wider
-/// side (q/v/k/o/down projections) the A rows are already PEFT's A layout: the buffer is cut to
-/// them in place (no copy); otherwise each A rank row is cut to `d_in` too.
+/// `wide = max(d_in, d_out)`. When `d_in` is the wider side (q/v/k/o/down projections) the A
+/// rows' buffer already is PEFT's A layout and is returned as it is (no copy); otherwise each A
+/// rank row is cut to `d_in`.
 fn shared(
     w: &PackedLinear,
     x: &[f32],
