@@ -263,20 +263,19 @@ fn plain(reps: usize, kept: bool) {
 fn main() {
     let kept =
         std::env::var_os("T2L_BENCH_RETURN_MEMORY").is_none() && keep_freed_memory(256 << 20);
+    eprintln!("kept freed memory: {kept}");
     if let Some(reps) = std::env::var("T2L_BENCH_PLAIN")
         .ok()
         .and_then(|v| v.parse().ok())
     {
         plain(reps, kept);
     } else if std::env::var_os("T2L_BENCH_CPU_TIME").is_some() {
-        eprintln!("kept freed memory: {kept}");
         let mut c = Criterion::default()
             .with_measurement(CpuTime)
             .configure_from_args();
         bench(&mut c);
         c.final_summary();
     } else {
-        eprintln!("kept freed memory: {kept}");
         let mut c = Criterion::<WallTime>::default().configure_from_args();
         bench(&mut c);
         c.final_summary();

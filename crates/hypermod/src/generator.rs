@@ -4,7 +4,7 @@
 //!
 //! A program that generates many adapters in one process should also call
 //! [`crate::packed::keep_freed_memory`] once: otherwise glibc may give each adapter's freed
-//! memory back to the kernel, and every next generation then page-faults it in again (30–40 %
+//! memory back to the kernel, and every next generation then page-faults it in again (27–38 %
 //! slower per adapter at Mistral-7B shapes, measured in `docs/hypermod.md`).
 
 use std::fmt;

@@ -6,7 +6,8 @@
 //! hands that memory back to the kernel (it unmaps large blocks and trims the top of the heap):
 //! each next generation then takes a page fault on the first write to every 4 KiB page of its
 //! outputs. Measured on Mistral-7B shapes (`benches/hypermod_generate`, one case per process,
-//! 2 threads): L 17.8 → 12.8 ms and M 16.7 → 11.1 ms per adapter once the memory is kept.
+//! 2 threads, median of 100): L 16.9 → 13.1 ms, M 15.4 → 12.1 ms, S 16.3 → 11.8 ms per adapter
+//! once the memory is kept.
 //!
 //! Allocator settings belong to the whole process, so nothing here runs unless asked:
 //! [`keep_freed_memory`] is for applications (a server, an evaluation loop, the benchmarks) that
