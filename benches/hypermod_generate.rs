@@ -11,7 +11,9 @@
 //! With `T2L_BENCH_PLAIN=N` criterion is skipped: the packed path of every case runs 2 + N times
 //! and one JSON line per case gives the median and minimum wall and process-CPU time of the N
 //! timed runs (`hypermod_reference.py --rust BINARY` runs this interleaved with the reference);
-//! `T2L_BENCH_CASE=TEXT` keeps the cases whose name contains it (e.g. `smollm2-135m/S`).
+//! `T2L_BENCH_CASE=TEXT` keeps the cases whose name contains it (e.g. `smollm2-135m/S`), and
+//! `T2L_BENCH_PATH=NAME` the plain mode's paths named exactly so (e.g. `packed`, to profile the
+//! f32 path alone).
 //!
 //! `packed-f16` is the opt-in reduced-precision variant of the packed path (head weights stored
 //! as f16, f32 accumulation: `PackedHyper::with_head_storage`); `packed-bf16` the opt-in bf16
@@ -224,11 +226,15 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn plain(reps: usize, kept: bool) {
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_default();
     let only = std::env::var("T2L_BENCH_CASE").unwrap_or_default();
+    let path_only = std::env::var("T2L_BENCH_PATH").ok();
     for case in cases(&only) {
         if case.packed.is_empty() {
             eprintln!("{}: no AVX-512F, packed path unavailable", case.name);
         }
         for (path, packed) in &case.packed {
+            if path_only.as_deref().is_some_and(|p| p != *path) {
+                continue;
+            }
             let run = || {
                 to_host(
                     case.hyper

@@ -793,25 +793,82 @@ pub(super) mod kernel {
         let next = panel.wrapping_add(stored * step_bytes(S)) as *const i8;
         // At most 3: a step is at most NR·4 bytes (3 lines).
         let per_step = lines.div_ceil(steps * blocks).clamp(1, 3);
+        let pf_of = |bi: usize| NextPanel {
+            start: next.wrapping_add(64 * (bi * lines / blocks)),
+            per_step,
+        };
+        // Vectors of 16 columns computed: a partial last panel (e.g. the 32 columns left of 512
+        // or 128 outputs in panels of 48) skips its all-padding vectors. bf16 panels always
+        // run the full width (their block is `gemm_bf16::block`).
+        let vectors = if S == BF16 {
+            3
+        } else {
+            cols.div_ceil(16).clamp(1, 3)
+        };
+        unsafe {
+            match vectors {
+                3 => row_blocks::<S, 3>(
+                    panel, bias, x, ldx, steps, rows, y, ldy, masks, pf_of, epilogue,
+                ),
+                2 => row_blocks::<S, 2>(
+                    panel, bias, x, ldx, steps, rows, y, ldy, masks, pf_of, epilogue,
+                ),
+                _ => row_blocks::<S, 1>(
+                    panel, bias, x, ldx, steps, rows, y, ldy, masks, pf_of, epilogue,
+                ),
+            }
+        }
+    }
+
+    /// The row blocks of [`panel_avx512`] with `V` vectors of outputs per row.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn row_blocks<const S: u8, const V: usize>(
+        panel: *const u8,
+        bias: *const f32,
+        x: *const f32,
+        ldx: usize,
+        steps: usize,
+        rows: usize,
+        y: *mut f32,
+        ldy: usize,
+        masks: [__mmask16; 3],
+        pf_of: impl Fn(usize) -> NextPanel,
+        epilogue: Epilogue,
+    ) {
         let mut r0 = 0;
         let mut bi = 0;
         while r0 < rows {
             let m = (rows - r0).min(MR);
             let (xb, yb) = unsafe { (x.add(r0 * ldx), y.add(r0 * ldy)) };
-            let pf = NextPanel {
-                start: next.wrapping_add(64 * (bi * lines / blocks)),
-                per_step,
-            };
+            let pf = pf_of(bi);
             unsafe {
                 match m {
-                    8 => block::<8, S>(panel, bias, xb, ldx, steps, yb, ldy, masks, pf, epilogue),
-                    7 => block::<7, S>(panel, bias, xb, ldx, steps, yb, ldy, masks, pf, epilogue),
-                    6 => block::<6, S>(panel, bias, xb, ldx, steps, yb, ldy, masks, pf, epilogue),
-                    5 => block::<5, S>(panel, bias, xb, ldx, steps, yb, ldy, masks, pf, epilogue),
-                    4 => block::<4, S>(panel, bias, xb, ldx, steps, yb, ldy, masks, pf, epilogue),
-                    3 => block::<3, S>(panel, bias, xb, ldx, steps, yb, ldy, masks, pf, epilogue),
-                    2 => block::<2, S>(panel, bias, xb, ldx, steps, yb, ldy, masks, pf, epilogue),
-                    _ => block::<1, S>(panel, bias, xb, ldx, steps, yb, ldy, masks, pf, epilogue),
+                    8 => {
+                        block::<8, S, V>(panel, bias, xb, ldx, steps, yb, ldy, masks, pf, epilogue)
+                    }
+                    7 => {
+                        block::<7, S, V>(panel, bias, xb, ldx, steps, yb, ldy, masks, pf, epilogue)
+                    }
+                    6 => {
+                        block::<6, S, V>(panel, bias, xb, ldx, steps, yb, ldy, masks, pf, epilogue)
+                    }
+                    5 => {
+                        block::<5, S, V>(panel, bias, xb, ldx, steps, yb, ldy, masks, pf, epilogue)
+                    }
+                    4 => {
+                        block::<4, S, V>(panel, bias, xb, ldx, steps, yb, ldy, masks, pf, epilogue)
+                    }
+                    3 => {
+                        block::<3, S, V>(panel, bias, xb, ldx, steps, yb, ldy, masks, pf, epilogue)
+                    }
+                    2 => {
+                        block::<2, S, V>(panel, bias, xb, ldx, steps, yb, ldy, masks, pf, epilogue)
+                    }
+                    _ => {
+                        block::<1, S, V>(panel, bias, xb, ldx, steps, yb, ldy, masks, pf, epilogue)
+                    }
                 }
             }
             r0 += m;
@@ -819,13 +876,14 @@ pub(super) mod kernel {
         }
     }
 
-    /// `M` rows × `NR` outputs in 3·M zmm accumulators, initialised with the bias; stored
-    /// through `masks` (one per vector). `steps` k-steps (bf16: pairs of k, the block then
-    /// being `gemm_bf16::block`).
+    /// `M` rows × `16·V` outputs (`V ≤ 3` vectors of the panel's `NR`) in `V·M` zmm
+    /// accumulators, initialised with the bias; stored through `masks` (one per vector).
+    /// `steps` k-steps (bf16, always `V = 3`: pairs of k, the block then being
+    /// `gemm_bf16::block`).
     #[target_feature(enable = "avx512f")]
     #[inline]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn block<const M: usize, const S: u8>(
+    unsafe fn block<const M: usize, const S: u8, const V: usize>(
         panel: *const u8,
         bias: *const f32,
         x: *const f32,
@@ -838,59 +896,49 @@ pub(super) mod kernel {
         epilogue: Epilogue,
     ) {
         unsafe {
-            let b = [
-                _mm512_loadu_ps(bias),
-                _mm512_loadu_ps(bias.add(16)),
-                _mm512_loadu_ps(bias.add(32)),
-            ];
-            let acc = if S == BF16 {
+            if S == BF16 {
+                let b: [__m512; 3] = std::array::from_fn(|v| _mm512_loadu_ps(bias.add(16 * v)));
                 // SAFETY (of the call): the caller guarantees AVX512-BF16 for bf16 storage
                 // (`PackedLinear::panel`); `x` then holds bf16 pairs.
-                gemm_bf16::block::<M>(panel, [b; M], x.cast(), ldx, steps, pf)
+                let acc = gemm_bf16::block::<M>(panel, [b; M], x.cast(), ldx, steps, pf);
+                finish::<M, 3>(acc, y, ldy, masks, epilogue);
             } else {
-                products::<M, S>(panel, [b; M], x, ldx, steps, pf)
-            };
-            finish::<M>(acc, y, ldy, masks, epilogue);
+                let b: [__m512; V] = std::array::from_fn(|v| _mm512_loadu_ps(bias.add(16 * v)));
+                let acc = products::<M, S, V>(panel, [b; M], x, ldx, steps, pf);
+                finish::<M, V>(acc, y, ldy, masks, epilogue);
+            }
         }
     }
 
-    /// `acc += x·Wᵀ` over `steps` k-steps of an f32 or f16 panel (the f32 activations
-    /// broadcast per row).
+    /// `acc += x·Wᵀ` over `steps` k-steps of an f32 or f16 panel, its first `V` vectors (the
+    /// f32 activations broadcast per row).
     #[target_feature(enable = "avx512f")]
     #[inline]
-    unsafe fn products<const M: usize, const S: u8>(
+    unsafe fn products<const M: usize, const S: u8, const V: usize>(
         panel: *const u8,
-        mut acc: [[__m512; 3]; M],
+        mut acc: [[__m512; V]; M],
         x: *const f32,
         ldx: usize,
         steps: usize,
         pf: NextPanel,
-    ) -> [[__m512; 3]; M] {
+    ) -> [[__m512; V]; M] {
         unsafe {
             for kk in 0..steps {
                 let w = panel.add(kk * step_bytes(S));
                 // The heads' few-row shapes are bound by streaming the weights.
                 prefetch_step(w, step_bytes(S), pf, kk);
-                let (w0, w1, w2) = if S == F16 {
-                    let h = w.cast::<__m256i>();
-                    (
-                        _mm512_cvtph_ps(_mm256_loadu_si256(h)),
-                        _mm512_cvtph_ps(_mm256_loadu_si256(h.add(1))),
-                        _mm512_cvtph_ps(_mm256_loadu_si256(h.add(2))),
-                    )
-                } else {
-                    let f = w.cast::<f32>();
-                    (
-                        _mm512_loadu_ps(f),
-                        _mm512_loadu_ps(f.add(16)),
-                        _mm512_loadu_ps(f.add(32)),
-                    )
-                };
+                let wv: [__m512; V] = std::array::from_fn(|v| {
+                    if S == F16 {
+                        _mm512_cvtph_ps(_mm256_loadu_si256(w.cast::<__m256i>().add(v)))
+                    } else {
+                        _mm512_loadu_ps(w.cast::<f32>().add(16 * v))
+                    }
+                });
                 for (r, a) in acc.iter_mut().enumerate() {
                     let xv = _mm512_set1_ps(*x.add(r * ldx + kk));
-                    a[0] = _mm512_fmadd_ps(w0, xv, a[0]);
-                    a[1] = _mm512_fmadd_ps(w1, xv, a[1]);
-                    a[2] = _mm512_fmadd_ps(w2, xv, a[2]);
+                    for (a, w) in a.iter_mut().zip(&wv) {
+                        *a = _mm512_fmadd_ps(*w, xv, *a);
+                    }
                 }
             }
             acc
@@ -913,8 +961,8 @@ pub(super) mod kernel {
     /// AVX-512F; `y` has `M` rows of stride `ldy` with the lanes of `masks` writable.
     #[target_feature(enable = "avx512f")]
     #[inline]
-    pub(in crate::packed) unsafe fn finish<const M: usize>(
-        mut acc: [[__m512; 3]; M],
+    pub(in crate::packed) unsafe fn finish<const M: usize, const V: usize>(
+        mut acc: [[__m512; V]; M],
         y: *mut f32,
         ldy: usize,
         masks: [__mmask16; 3],
@@ -925,7 +973,9 @@ pub(super) mod kernel {
                 Epilogue::Store => {}
                 Epilogue::Silu => {
                     for a in acc.iter_mut() {
-                        *a = [silu(a[0]), silu(a[1]), silu(a[2])];
+                        for lane in a.iter_mut() {
+                            *lane = silu(*lane);
+                        }
                     }
                 }
                 Epilogue::AddSilu => {
@@ -939,20 +989,20 @@ pub(super) mod kernel {
                     }
                 }
             }
-            if masks == [u16::MAX; 3] {
+            if masks[..V].iter().all(|&m| m == u16::MAX) {
                 for (r, a) in acc.iter().enumerate() {
                     let row = y.add(r * ldy);
-                    _mm512_storeu_ps(row, a[0]);
-                    _mm512_storeu_ps(row.add(16), a[1]);
-                    _mm512_storeu_ps(row.add(32), a[2]);
+                    for (v, lane) in a.iter().enumerate() {
+                        _mm512_storeu_ps(row.add(16 * v), *lane);
+                    }
                 }
             } else {
                 // A masked store never touches (or faults on) the masked-off lanes.
                 for (r, a) in acc.iter().enumerate() {
                     let row = y.add(r * ldy);
-                    _mm512_mask_storeu_ps(row, masks[0], a[0]);
-                    _mm512_mask_storeu_ps(row.wrapping_add(16), masks[1], a[1]);
-                    _mm512_mask_storeu_ps(row.wrapping_add(32), masks[2], a[2]);
+                    for (v, lane) in a.iter().enumerate() {
+                        _mm512_mask_storeu_ps(row.wrapping_add(16 * v), masks[v], *lane);
+                    }
                 }
             }
         }
@@ -1096,7 +1146,9 @@ mod tests {
         if !cpu_supported() {
             return;
         }
-        // out = 100: two full panels and a partial one; out = 5: one partial panel. rows: 1,
+        // out = 100: two full panels and a partial one of 4 columns (one vector computed);
+        // out = 80 and 120: a last panel of 32 and 24 columns (two vectors, the first with all
+        // lanes stored, the second with a mask); out = 5: one partial panel. rows: 1,
         // 11 (register blocks of 8 and 3), 15 and 17 (under / over one AMX tile of 16 rows),
         // 33 (two tiles and one row). k = 37: odd (bf16 pads the last pair) and not a
         // multiple of 32 (AMX tile steps); 40: even, not a multiple of 32; 64: two whole steps;
@@ -1109,6 +1161,8 @@ mod tests {
             (64, 100, 33),
             (67, 52, 17),
             (300, 52, 70),
+            (40, 80, 11),
+            (37, 120, 9),
         ] {
             let ldy = out + 3;
             let w: Vec<f32> = (0..out * k)

@@ -212,7 +212,7 @@ pub(super) mod kernel {
                         _mm512_loadu_ps(at.add(16)),
                         _mm512_loadu_ps(at.add(32)),
                     ]];
-                    finish::<1>(acc, y.add((r0 + i) * ldy), ldy, masks, epilogue);
+                    finish::<1, 3>(acc, y.add((r0 + i) * ldy), ldy, masks, epilogue);
                 }
             }
         }
