@@ -332,6 +332,12 @@ impl PackedLinear {
         self.k
     }
 
+    /// Whether [`Epilogue::RankColumns`] can store this layer's outputs (f32 and f16 weights;
+    /// the bf16 kernels store row by row).
+    pub(crate) fn stores_rank_columns(&self) -> bool {
+        self.storage != WeightStorage::Bf16
+    }
+
     pub(crate) fn n_panels(&self) -> usize {
         self.out.div_ceil(NR)
     }
@@ -418,7 +424,16 @@ impl PackedLinear {
         workers: &Workers,
     ) {
         let rows = work.iter().map(|(_, r)| r.end).max().unwrap_or(0);
-        self.forward_work_split(x, ldx, (y, &mut []), rows, ldy, work, workers);
+        self.forward_work_split(
+            x,
+            ldx,
+            (y, &mut []),
+            rows,
+            ldy,
+            Epilogue::Store,
+            work,
+            workers,
+        );
     }
 
     /// [`Self::forward_work`] with the output rows in two buffers: rows `0..split` go to row
@@ -426,6 +441,11 @@ impl PackedLinear {
     /// sides runs as two consecutive pieces on one thread, its panel then read from cache the
     /// second time). Callers that keep part of the rows and drop the rest need not allocate
     /// one buffer for both.
+    ///
+    /// `high_store` is [`Epilogue::Store`] (rows of stride `ldy`, as `low`'s) or
+    /// [`Epilogue::RankColumns`]: then `high` receives groups of 8 rows as `[width, 8]` blocks
+    /// (f32 or f16 storage; `split` and every piece's rows on the high side start at a
+    /// multiple of 8 from `split`, and only the pieces' panels below `width` write there).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn forward_work_split(
         &self,
@@ -434,6 +454,7 @@ impl PackedLinear {
         (low, high): (&mut [MaybeUninit<f32>], &mut [MaybeUninit<f32>]),
         split: usize,
         ldy: usize,
+        high_store: Epilogue,
         work: &[(usize, Range<usize>)],
         workers: &Workers,
     ) {
@@ -443,7 +464,25 @@ impl PackedLinear {
         let fits = |y: &[MaybeUninit<f32>], n: usize| n == 0 || y.len() >= (n - 1) * ldy + self.out;
         assert!(ldx >= self.k && x.len() >= (rows - 1) * ldx + self.k);
         assert!(ldy >= self.out && fits(low, rows.min(split)));
-        assert!(fits(high, rows.saturating_sub(split)));
+        // The high side's row stride as the kernel steps it (a group of 8 rank rows takes
+        // `8·width` values, so `width` per row from a group's start).
+        let high_ldy = match high_store {
+            Epilogue::Store => {
+                assert!(fits(high, rows.saturating_sub(split)));
+                ldy
+            }
+            Epilogue::RankColumns { width } => {
+                let high_rows = rows.saturating_sub(split);
+                assert!(self.storage != WeightStorage::Bf16 && width <= self.out);
+                assert!(high_rows % 8 == 0 && high.len() >= high_rows * width);
+                assert!(
+                    work.iter()
+                        .all(|(_, r)| r.end <= split || r.start.max(split) % 8 == split % 8)
+                );
+                width
+            }
+            _ => panic!("forward_work_split stores, it applies no activation"),
+        };
         assert!(
             work.iter()
                 .all(|(p, r)| *p < self.n_panels() && r.start <= r.end)
@@ -463,10 +502,29 @@ impl PackedLinear {
         workers.run_each(balanced_shares(work, workers.count()), |chunk| {
             for (p, r) in chunk {
                 let parts = [
-                    (r.start..r.end.min(split), low.get(), 0),
-                    (r.start.max(split)..r.end, high.get(), split),
+                    (
+                        r.start..r.end.min(split),
+                        low.get(),
+                        0,
+                        ldy,
+                        Epilogue::Store,
+                    ),
+                    (
+                        r.start.max(split)..r.end,
+                        high.get(),
+                        split,
+                        high_ldy,
+                        high_store,
+                    ),
                 ];
-                for (rows, out, first) in parts.into_iter().filter(|(r, ..)| !r.is_empty()) {
+                for (rows, out, first, ldy, store) in
+                    parts.into_iter().filter(|(r, ..)| !r.is_empty())
+                {
+                    if let Epilogue::RankColumns { width } = store
+                        && *p * NR >= width
+                    {
+                        continue;
+                    }
                     // SAFETY: checked above (sizes, strides, panel indices, rows within `x`,
                     // `low` and `high`); each piece writes only its panel's `NR` columns, and
                     // the panels of all pieces are distinct, so threads never write the same
@@ -479,7 +537,7 @@ impl PackedLinear {
                             rows.len(),
                             out.add((rows.start - first) * ldy),
                             ldy,
-                            Epilogue::Store,
+                            store,
                         )
                     }
                 }
@@ -505,6 +563,13 @@ impl PackedLinear {
         ldy: usize,
         epilogue: Epilogue,
     ) {
+        // A panel's first column, and how many of its columns exist: `RankColumns` stores 8
+        // values (ranks) per column and computes `width` columns only.
+        let (col_scale, cols) = match epilogue {
+            Epilogue::RankColumns { width } => (8, width.min(self.out).saturating_sub(p * NR)),
+            _ => (1, self.out - p * NR),
+        };
+        let cols = cols.min(NR);
         unsafe {
             kernel::panel(
                 self.panels
@@ -518,9 +583,9 @@ impl PackedLinear {
                 ldx,
                 self.k,
                 rows,
-                y.add(p * NR),
+                y.add(p * NR * col_scale),
                 ldy,
-                (self.out - p * NR).min(NR),
+                cols,
                 epilogue,
             )
         }
@@ -575,6 +640,16 @@ pub(crate) enum Epilogue {
     Silu,
     /// `y = y + silu(acc)` (a residual block's branch added to its input).
     AddSilu,
+    /// `y = acc` with the rows taken in groups of 8, the rank rows of one task-layer, each
+    /// group stored as PEFT's B `[width, 8]` (column `j` of rank row `k` at `j·8 + k`; the
+    /// groups one after the other): S's B rows written transposed by the kernel, so that they
+    /// need no scratch buffer and no transpose pass. Only `width` columns are computed; the
+    /// rows of every call start at a group. f32 and f16 storage only (the bf16 kernels store
+    /// row by row).
+    RankColumns {
+        /// Columns of each rank row, the B rows' `d_out`.
+        width: usize,
+    },
 }
 
 /// The indices of the panels that cover any column in `ranges` (sorted, without repeats).
@@ -971,6 +1046,7 @@ pub(super) mod kernel {
         unsafe {
             match epilogue {
                 Epilogue::Store => {}
+                Epilogue::RankColumns { .. } => return rank_columns(&acc, y, masks),
                 Epilogue::Silu => {
                     for a in acc.iter_mut() {
                         for lane in a.iter_mut() {
@@ -1006,6 +1082,83 @@ pub(super) mod kernel {
                 }
             }
         }
+    }
+
+    /// [`Epilogue::RankColumns`]' store: rank row `k < M` of `acc` (rows `k` of one group of
+    /// 8 from the group's start) to `y + j·8 + k` for the columns `j` that `masks` (prefix
+    /// masks, one per vector) keep. A full group goes through [`ranks_to_columns`].
+    ///
+    /// # Safety
+    /// AVX-512F; `y + j·8 + k` is writable for those `j` and every `k < 8`.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn rank_columns<const M: usize, const V: usize>(
+        acc: &[[__m512; V]; M],
+        y: *mut f32,
+        masks: [__mmask16; 3],
+    ) {
+        for (v, mask) in masks.iter().enumerate().take(V) {
+            let cols = mask.count_ones() as usize;
+            let col0 = 16 * v;
+            unsafe {
+                if M == 8 {
+                    let pairs = ranks_to_columns(std::array::from_fn(|k| acc[k][v]));
+                    for (q, pair) in pairs.iter().enumerate() {
+                        let at = y.add((col0 + 2 * q) * 8);
+                        if 2 * q + 1 < cols {
+                            _mm512_storeu_ps(at, *pair);
+                        } else if 2 * q < cols {
+                            _mm512_mask_storeu_ps(at, 0x00ff, *pair);
+                        }
+                    }
+                } else {
+                    let mut lanes = [0f32; 16];
+                    for (k, a) in acc.iter().enumerate() {
+                        _mm512_storeu_ps(lanes.as_mut_ptr(), a[v]);
+                        for (j, value) in lanes.iter().enumerate().take(cols) {
+                            *y.add((col0 + j) * 8 + k) = *value;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// An 8×16 transpose in registers: 8 rank rows of 16 columns in, 8 vectors out, vector
+    /// `q` holding columns `2q` and `2q + 1`, each as its 8 ranks in order (rank pairs
+    /// interleaved per column, then pairs of pairs in 64-bit units, then the two quads in
+    /// 128-bit units, each step a two-source permute).
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    pub(in crate::packed) fn ranks_to_columns(rows: [__m512; 8]) -> [__m512; 8] {
+        let pairs_lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        let pairs_hi =
+            _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+        let quads_lo = _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11);
+        let quads_hi = _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15);
+        let octs_lo = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11);
+        let octs_hi = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
+        // pairs[q][h]: ranks 2q, 2q+1 interleaved over columns 8h..8h+8.
+        let pairs: [[__m512d; 2]; 4] = std::array::from_fn(|q| {
+            let (a, b) = (rows[2 * q], rows[2 * q + 1]);
+            [
+                _mm512_castps_pd(_mm512_permutex2var_ps(a, pairs_lo, b)),
+                _mm512_castps_pd(_mm512_permutex2var_ps(a, pairs_hi, b)),
+            ]
+        });
+        // quads[g][m]: ranks 4g..4g+4 of columns 4m..4m+4.
+        let quads: [[__m512d; 4]; 2] = std::array::from_fn(|g| {
+            std::array::from_fn(|m| {
+                let (a, b) = (pairs[2 * g][m / 2], pairs[2 * g + 1][m / 2]);
+                let idx = if m % 2 == 0 { quads_lo } else { quads_hi };
+                _mm512_permutex2var_pd(a, idx, b)
+            })
+        });
+        std::array::from_fn(|q| {
+            let (a, b) = (quads[0][q / 2], quads[1][q / 2]);
+            let idx = if q % 2 == 0 { octs_lo } else { octs_hi };
+            _mm512_castpd_ps(_mm512_permutex2var_pd(a, idx, b))
+        })
     }
 
     /// `x·sigmoid(x)` on 16 lanes: `e^{-x}` as in Cephes `expf` (range reduction by ln 2 with
@@ -1242,6 +1395,7 @@ mod tests {
                         Epilogue::Store => v,
                         Epilogue::Silu => silu(v),
                         Epilogue::AddSilu => old + silu(v),
+                        Epilogue::RankColumns { .. } => unreachable!("not in this loop"),
                     };
                     worst = worst.max((got - expect).abs() / expect.abs().max(1.0));
                 }
@@ -1271,6 +1425,85 @@ mod tests {
             }
         }
         stored
+    }
+
+    #[test]
+    fn rank_columns_store_each_group_of_8_rows_as_peft_b() {
+        if !cpu_supported() {
+            return;
+        }
+        // Rows: 16 low (stored as rows) + 24 high (3 groups of 8 rank rows, stored as
+        // `[width, 8]` blocks). width = out: every panel, the last partial (100 = 2·48 + 4);
+        // 90 < out = 120: the third panel cut at 90 (two vectors, the second with 10 columns,
+        // an odd tail of column pairs), panels past it skipped on the high side; 7: one vector
+        // with an odd column count. One and three threads (pieces over both sides split).
+        let (k, low_rows, high_rows) = (37, 16, 24);
+        let rows = low_rows + high_rows;
+        for (out, width) in [(100, 100), (120, 90), (20, 7)] {
+            let w: Vec<f32> = (0..out * k)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.02)
+                .collect();
+            let b: Vec<f32> = (0..out).map(|i| (i as f32 - 50.0) * 0.1).collect();
+            let x: Vec<f32> = (0..rows * k)
+                .map(|i| ((i * 13 % 29) as f32 - 14.0) * 0.05)
+                .collect();
+            for storage in [WeightStorage::F32, WeightStorage::F16] {
+                let lin = PackedLinear::pack_as(&w, Some(&b), out, k, storage);
+                let wq: Vec<f32> = match storage {
+                    WeightStorage::F16 => {
+                        w.iter().map(|&v| half::f16::from_f32(v).to_f32()).collect()
+                    }
+                    _ => w.clone(),
+                };
+                let want = naive(&wq, &b, &x, k, out, rows);
+                for threads in [1, 3] {
+                    let workers = Workers::new(threads);
+                    let work: Vec<(usize, Range<usize>)> =
+                        (0..lin.n_panels()).map(|p| (p, 0..rows)).collect();
+                    let mut low = vec![MaybeUninit::new(f32::NAN); low_rows * out];
+                    let mut high = vec![MaybeUninit::new(f32::NAN); high_rows * width];
+                    lin.forward_work_split(
+                        &x,
+                        k,
+                        (&mut low, &mut high),
+                        low_rows,
+                        out,
+                        Epilogue::RankColumns { width },
+                        &work,
+                        &workers,
+                    );
+                    let close = |got: MaybeUninit<f32>, want: f64, at: &str| {
+                        // SAFETY: initialised (NaN sentinels where the kernel did not write).
+                        let got = f64::from(unsafe { got.assume_init() });
+                        assert!(
+                            (got - want).abs() <= 1e-5 * want.abs().max(1.0),
+                            "{storage:?} out {out} width {width} threads {threads} {at}: {got} vs {want}"
+                        );
+                    };
+                    for r in 0..low_rows {
+                        for c in 0..out {
+                            close(
+                                low[r * out + c],
+                                want[r * out + c],
+                                &format!("low ({r}, {c})"),
+                            );
+                        }
+                    }
+                    for g in 0..high_rows / 8 {
+                        for j in 0..width {
+                            for kr in 0..8 {
+                                let row = low_rows + g * 8 + kr;
+                                close(
+                                    high[(g * width + j) * 8 + kr],
+                                    want[row * out + j],
+                                    &format!("group {g} column {j} rank {kr}"),
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

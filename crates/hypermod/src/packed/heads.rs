@@ -5,7 +5,7 @@
 use std::mem::MaybeUninit;
 use std::ops::Range;
 
-use super::gemm::{PackedLinear, WeightRows, WeightStorage, filled, panels_covering};
+use super::gemm::{Epilogue, PackedLinear, WeightRows, WeightStorage, filled, panels_covering};
 use super::workers::Workers;
 use crate::config::Variant;
 
@@ -193,10 +193,11 @@ unsafe fn transpose_ranks(
 mod kernel {
     use std::arch::x86_64::*;
 
+    use crate::packed::gemm::kernel::ranks_to_columns;
+
     /// Columns `0..16·⌊d_out/16⌋` of 8 rows (row `k` at `src + k·lds`) into `out [d_out, 8]`
-    /// (rows of 8): per 16 columns, rank pairs interleaved per column, then pairs of pairs (64-bit
-    /// units), then the two quads (128-bit units), each step a two-source permute. Returns the
-    /// columns done.
+    /// (rows of 8), 16 columns at a time through the kernel's in-register transpose. Returns
+    /// the columns done.
     ///
     /// # Safety
     /// AVX-512F; the 8 rows hold `d_out` readable values, `out` `8·d_out` writable ones.
@@ -208,40 +209,13 @@ mod kernel {
         out: *mut f32,
     ) -> usize {
         let full = d_out / 16 * 16;
-        let pairs_lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-        let pairs_hi =
-            _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-        let quads_lo = _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11);
-        let quads_hi = _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15);
-        let octs_lo = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11);
-        let octs_hi = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
         for j in (0..full).step_by(16) {
             // SAFETY (loads and stores): row `k < 8` has columns `j..j + 16 ≤ d_out`; output
             // rows `j..j + 16` of 8 values lie in `out`.
             unsafe {
-                let row = |k: usize| _mm512_loadu_ps(src.add(k * lds + j));
-                // pairs[q][h]: ranks 2q, 2q+1 interleaved over columns 8h..8h+8.
-                let pairs: [[__m512d; 2]; 4] = std::array::from_fn(|q| {
-                    let (a, b) = (row(2 * q), row(2 * q + 1));
-                    [
-                        _mm512_castps_pd(_mm512_permutex2var_ps(a, pairs_lo, b)),
-                        _mm512_castps_pd(_mm512_permutex2var_ps(a, pairs_hi, b)),
-                    ]
-                });
-                // quads[g][m]: ranks 4g..4g+4 of columns 4m..4m+4.
-                let quads: [[__m512d; 4]; 2] = std::array::from_fn(|g| {
-                    std::array::from_fn(|m| {
-                        let (a, b) = (pairs[2 * g][m / 2], pairs[2 * g + 1][m / 2]);
-                        let idx = if m % 2 == 0 { quads_lo } else { quads_hi };
-                        _mm512_permutex2var_pd(a, idx, b)
-                    })
-                });
-                for (m, (a, b)) in quads[0].iter().zip(&quads[1]).enumerate() {
-                    let lo = _mm512_permutex2var_pd(*a, octs_lo, *b);
-                    let hi = _mm512_permutex2var_pd(*a, octs_hi, *b);
-                    let at = out.add((j + 4 * m) * 8);
-                    _mm512_storeu_ps(at, _mm512_castpd_ps(lo));
-                    _mm512_storeu_ps(at.add(16), _mm512_castpd_ps(hi));
+                let rows = std::array::from_fn(|k| _mm512_loadu_ps(src.add(k * lds + j)));
+                for (q, pair) in ranks_to_columns(rows).iter().enumerate() {
+                    _mm512_storeu_ps(out.add((j + 2 * q) * 8), *pair);
                 }
             }
         }
@@ -283,34 +257,51 @@ fn shared(
             },
         )
         .collect();
-    // The A rows go straight into their own buffer (PEFT's A when `d_in = wide`), the B rows
-    // into one that is transposed, then freed.
+    // The A rows go straight into their own buffer (PEFT's A when `d_in = wide`). The B rows
+    // too, as PEFT's B, where the kernel can store each task-layer's 8 rank rows transposed
+    // (S at rank 8, f32 or f16 weights); otherwise into one that is transposed, then freed.
     let len = half * ldy;
+    let direct_b = ranks_per_row == 1 && r == 8 && w.stores_rank_columns();
+    let b_len = if direct_b { nl * d_out * r } else { len };
     let (mut ya, mut yb) = (
         Vec::<f32>::with_capacity(len),
-        Vec::<f32>::with_capacity(len),
+        Vec::<f32>::with_capacity(b_len),
     );
     w.forward_work_split(
         x,
         ldx,
         (
             &mut ya.spare_capacity_mut()[..len],
-            &mut yb.spare_capacity_mut()[..len],
+            &mut yb.spare_capacity_mut()[..b_len],
         ),
         half,
         ldy,
+        if direct_b {
+            Epilogue::RankColumns { width: d_out }
+        } else {
+            Epilogue::Store
+        },
         &work,
         workers,
     );
-    // Only the columns of the panels in `pa` (A rows) and `pb` (B rows) are written; exactly
-    // those are read: `kr·wide..kr·wide + d_in` (A) and `..+ d_out` (B) of a row lie in them.
-    let b_rows = &yb.spare_capacity_mut()[..len];
-    // SAFETY: B rank row `kr` of task-layer `t` starts at `(t·r + kr)·wide` of the B rows with
-    // `d_out` initialised values (panels `pb`).
-    let b = unsafe {
-        transposed_b(nl, (r, d_out), wide, workers, |t| {
-            b_rows[t * r * wide..].as_ptr().cast::<f32>()
-        })
+    let b = if direct_b {
+        // SAFETY: the B rows were computed on the panels `pb`, which cover columns `0..d_out`,
+        // each task-layer's 8 rank rows stored as its `[d_out, 8]` block: all `nl·d_out·8`
+        // values of B are written.
+        unsafe { yb.set_len(b_len) };
+        yb
+    } else {
+        // Only the columns of the panels in `pa` (A rows) and `pb` (B rows) are written;
+        // exactly those are read: `kr·wide..kr·wide + d_in` (A) and `..+ d_out` (B) of a row
+        // lie in them.
+        let b_rows = &yb.spare_capacity_mut()[..len];
+        // SAFETY: B rank row `kr` of task-layer `t` starts at `(t·r + kr)·wide` of the B rows
+        // with `d_out` initialised values (panels `pb`).
+        unsafe {
+            transposed_b(nl, (r, d_out), wide, workers, |t| {
+                b_rows[t * r * wide..].as_ptr().cast::<f32>()
+            })
+        }
     };
     if d_in == wide {
         // SAFETY: the A rows were computed on every panel (`pa` covers `0..ldy`), so their

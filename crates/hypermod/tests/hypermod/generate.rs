@@ -2,7 +2,7 @@
 
 use burn::prelude::*;
 use hypermod::{Error, HyperModulator, InitMode, Variant};
-use lora_core::LoraAdapter;
+use lora_core::{LoraAdapter, LoraConfig};
 
 use crate::common::*;
 
@@ -198,9 +198,12 @@ fn invalid_configs_are_refused_with_the_field() {
 #[test]
 fn packed_cpu_path_equals_the_generic_path() {
     let supported = hypermod::packed::cpu_supported();
-    for variant in VARIANTS {
+    // Rank 8 besides the tiny config's 4: S then stores B's rank rows transposed in the
+    // kernel (`Epilogue::RankColumns`), other ranks through the transpose pass.
+    for (variant, rank) in VARIANTS.into_iter().flat_map(|v| [(v, 4), (v, 8)]) {
         for threads in [1, 3] {
-            let cfg = tiny(variant, InitMode::Default).with_head_bias(true);
+            let mut cfg = tiny(variant, InitMode::Default).with_head_bias(true);
+            cfg.lora = LoraConfig::new(rank, 2.0 * rank as f64, cfg.layout.module_names());
             let device = Default::default();
             let offset =
                 LoraAdapter::<B>::init_like_peft(cfg.lora.clone(), cfg.layout.clone(), &device, 6);
@@ -221,7 +224,7 @@ fn packed_cpu_path_equals_the_generic_path() {
                 let d = adapters_diff(&fast, &slow);
                 assert!(
                     d <= 1e-5,
-                    "{variant} ({threads} threads, {tasks} tasks): {d}"
+                    "{variant} r {rank} ({threads} threads, {tasks} tasks): {d}"
                 );
             }
         }
