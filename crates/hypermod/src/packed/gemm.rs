@@ -918,34 +918,18 @@ pub(super) mod kernel {
             let m = (rows - r0).min(MR);
             let (xb, yb) = unsafe { (x.add(r0 * ldx), y.add(r0 * ldy)) };
             let pf = pf_of(bi);
-            unsafe {
-                match m {
-                    8 => {
-                        block::<8, S, V>(panel, bias, xb, ldx, steps, yb, ldy, masks, pf, epilogue)
+            // One block per row count `m` (its accumulators are an array of `m` rows).
+            macro_rules! block_of {
+                ($($rows:literal),*) => {
+                    match m {
+                        $($rows => block::<$rows, S, V>(
+                            panel, bias, xb, ldx, steps, yb, ldy, masks, pf, epilogue,
+                        ),)*
+                        _ => block::<1, S, V>(panel, bias, xb, ldx, steps, yb, ldy, masks, pf, epilogue),
                     }
-                    7 => {
-                        block::<7, S, V>(panel, bias, xb, ldx, steps, yb, ldy, masks, pf, epilogue)
-                    }
-                    6 => {
-                        block::<6, S, V>(panel, bias, xb, ldx, steps, yb, ldy, masks, pf, epilogue)
-                    }
-                    5 => {
-                        block::<5, S, V>(panel, bias, xb, ldx, steps, yb, ldy, masks, pf, epilogue)
-                    }
-                    4 => {
-                        block::<4, S, V>(panel, bias, xb, ldx, steps, yb, ldy, masks, pf, epilogue)
-                    }
-                    3 => {
-                        block::<3, S, V>(panel, bias, xb, ldx, steps, yb, ldy, masks, pf, epilogue)
-                    }
-                    2 => {
-                        block::<2, S, V>(panel, bias, xb, ldx, steps, yb, ldy, masks, pf, epilogue)
-                    }
-                    _ => {
-                        block::<1, S, V>(panel, bias, xb, ldx, steps, yb, ldy, masks, pf, epilogue)
-                    }
-                }
+                };
             }
+            unsafe { block_of!(8, 7, 6, 5, 4, 3, 2) }
             r0 += m;
             bi += 1;
         }
