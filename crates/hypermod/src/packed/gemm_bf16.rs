@@ -181,7 +181,7 @@ mod kernel {
         unsafe {
             for j in 0..pairs {
                 let w = panel.add(j * STEP_BYTES);
-                prefetch_step(w, STEP_BYTES, pf, j);
+                prefetch_step::<false>(w, STEP_BYTES, pf, j);
                 let load = |v: usize| -> __m512bh {
                     std::mem::transmute(_mm512_loadu_si512(w.add(64 * v).cast()))
                 };
