@@ -225,7 +225,8 @@ mod kernel {
 
 /// M and S: GEMM rows `[A rows | B rows]` (`nl·r / ranks_per_row` each), one GEMM piece per
 /// needed panel over the rows that need it (each panel streamed once for A and B), then each
-/// rank row of B cut to `d_out` and transposed to `[d_out, r]`. In both variants the output
+/// rank row of B cut to `d_out` and transposed to `[d_out, r]` (S at rank 8 with f32 or f16
+/// weights: the kernel stores B so, `Epilogue::RankColumns`). In both variants the GEMM
 /// holds rank row `kr` of task-layer `t` at `(t·r + kr)·wide` of the A rows and of the B rows,
 /// `wide = max(d_in, d_out)`. When `d_in` is the wider side (q/v/k/o/down projections) the A
 /// rows' buffer already is PEFT's A layout and is returned as it is (no copy); otherwise each A
