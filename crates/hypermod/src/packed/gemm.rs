@@ -457,7 +457,7 @@ impl PackedLinear {
     /// `high_store` is [`Epilogue::Store`] (rows of stride `ldy`, as `low`'s) or
     /// [`Epilogue::RankColumns`]: then `high` receives groups of 8 rows as `[width, 8]` blocks
     /// (f32 or f16 storage; `split` and every piece's rows on the high side start at a
-    /// multiple of 8 from `split`, and only the pieces' panels below `width` write there).
+    /// multiple of 8 from `split`; panels at or past `width` write nothing there).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn forward_work_split(
         &self,
@@ -485,11 +485,13 @@ impl PackedLinear {
             }
             Epilogue::RankColumns { width } => {
                 let high_rows = rows.saturating_sub(split);
-                assert!(self.storage != WeightStorage::Bf16 && width <= self.out);
-                assert!(high_rows % 8 == 0 && high.len() >= high_rows * width);
+                assert!(self.stores_rank_columns() && width <= self.out);
+                assert!(high_rows.is_multiple_of(8) && high.len() >= high_rows * width);
+                // Every block of the high side is a whole group of 8 rows (`rank_columns`).
+                let group = |row: usize| (row - split).is_multiple_of(8);
                 assert!(
                     work.iter()
-                        .all(|(_, r)| r.end <= split || r.start.max(split) % 8 == split % 8)
+                        .all(|(_, r)| r.end <= split || (group(r.start.max(split)) && group(r.end)))
                 );
                 width
             }
@@ -532,11 +534,6 @@ impl PackedLinear {
                 for (rows, out, first, ldy, store) in
                     parts.into_iter().filter(|(r, ..)| !r.is_empty())
                 {
-                    if let Epilogue::RankColumns { width } = store
-                        && *p * NR >= width
-                    {
-                        continue;
-                    }
                     // SAFETY: checked above (sizes, strides, panel indices, rows within `x`,
                     // `low` and `high`); each piece writes only its panel's `NR` columns, and
                     // the panels of all pieces are distinct, so threads never write the same
@@ -582,6 +579,10 @@ impl PackedLinear {
             _ => (1, self.out - p * NR),
         };
         let cols = cols.min(NR);
+        if cols == 0 {
+            // `RankColumns` past `width`: nothing of this panel is stored.
+            return;
+        }
         unsafe {
             kernel::panel(
                 self.panels
@@ -1116,9 +1117,10 @@ pub(super) mod kernel {
         }
     }
 
-    /// [`Epilogue::RankColumns`]' store: rank row `k < M` of `acc` (rows `k` of one group of
-    /// 8 from the group's start) to `y + j·8 + k` for the columns `j` that `masks` (prefix
-    /// masks, one per vector) keep. A full group goes through [`ranks_to_columns`].
+    /// [`Epilogue::RankColumns`]' store: the block's 8 rank rows (one group, from its start)
+    /// to `y + j·8 + k` for the columns `j` that `masks` (prefix masks, one per vector) keep,
+    /// through [`ranks_to_columns`]. `forward_work_split` checks that every block of such a
+    /// store is a whole group (`M = 8`).
     ///
     /// # Safety
     /// AVX-512F; `y + j·8 + k` is writable for those `j` and every `k < 8`.
@@ -1129,27 +1131,18 @@ pub(super) mod kernel {
         y: *mut f32,
         masks: [__mmask16; 3],
     ) {
+        assert!(M == 8, "a rank-column block holds one group of 8 rank rows");
         for (v, mask) in masks.iter().enumerate().take(V) {
             let cols = mask.count_ones() as usize;
-            let col0 = 16 * v;
-            unsafe {
-                if M == 8 {
-                    let pairs = ranks_to_columns(std::array::from_fn(|k| acc[k][v]));
-                    for (q, pair) in pairs.iter().enumerate() {
-                        let at = y.add((col0 + 2 * q) * 8);
-                        if 2 * q + 1 < cols {
-                            _mm512_storeu_ps(at, *pair);
-                        } else if 2 * q < cols {
-                            _mm512_mask_storeu_ps(at, 0x00ff, *pair);
-                        }
-                    }
-                } else {
-                    let mut lanes = [0f32; 16];
-                    for (k, a) in acc.iter().enumerate() {
-                        _mm512_storeu_ps(lanes.as_mut_ptr(), a[v]);
-                        for (j, value) in lanes.iter().enumerate().take(cols) {
-                            *y.add((col0 + j) * 8 + k) = *value;
-                        }
+            let pairs = ranks_to_columns(std::array::from_fn(|k| acc[k][v]));
+            for (q, pair) in pairs.iter().enumerate() {
+                // SAFETY: the caller's guarantee, for columns `16v + 2q (+1) < 16v + cols`.
+                unsafe {
+                    let at = y.add((16 * v + 2 * q) * 8);
+                    if 2 * q + 1 < cols {
+                        _mm512_storeu_ps(at, *pair);
+                    } else if 2 * q < cols {
+                        _mm512_mask_storeu_ps(at, 0x00ff, *pair);
                     }
                 }
             }

@@ -21,7 +21,8 @@ pub(crate) enum PackedHead {
         r: usize,
     },
     /// M and S: one head for the A rows and the B rows together (each panel of the weights is
-    /// streamed once for every row that needs it), into a buffer that is then cut into A and B.
+    /// streamed once for every row that needs it), the A rows into their own buffer, the B
+    /// rows transposed into PEFT's layout (by the kernel for S at rank 8, see [`shared`]).
     /// M: one GEMM row per task-layer and A|B, holding its `r` rank rows (head out
     /// `r·max(d_in, d_out)`); S: one GEMM row per rank row (head out `max(d_in, d_out)`).
     Shared {
