@@ -419,9 +419,9 @@ impl PackedLinear {
 
     /// `y = x·Wᵀ + b` for the given `(panel, rows)` pieces of work: panel `p` (an index into
     /// `0..n_panels()`) for rows `rows` of `x` (stride `ldx`) into the same rows of `y` (stride
-    /// `ldy ≥ out`); the pieces (distinct panels) are split over the `workers`. A panel is
-    /// streamed from memory once for all its rows, so rows that need the same panel belong in
-    /// one piece.
+    /// `ldy ≥ out`); the pieces (distinct panels) are dealt to the `workers` in consecutive
+    /// runs of about equal rows. A panel is streamed from memory once for all its rows, so rows
+    /// that need the same panel belong in one piece.
     ///
     /// `y` may be uninitialised: it is only written, never read, and exactly the columns
     /// `p·NR..min((p+1)·NR, out)` of the rows of each piece `(p, rows)` are written (so after
@@ -443,7 +443,7 @@ impl PackedLinear {
             rows,
             ldy,
             Epilogue::Store,
-            work,
+            &balanced_shares(work, workers.count()),
             workers,
         );
     }
@@ -453,6 +453,10 @@ impl PackedLinear {
     /// sides runs as two consecutive pieces on one thread, its panel then read from cache the
     /// second time). Callers that keep part of the rows and drop the rest need not allocate
     /// one buffer for both.
+    ///
+    /// `shares` are the pieces of each thread (at most [`Workers::count`] shares), run in
+    /// order. Pieces of one panel may split its rows between threads (S's row chunks); no two
+    /// pieces of a panel may share a row.
     ///
     /// `high_store` is [`Epilogue::Store`] (rows of stride `ldy`, as `low`'s) or
     /// [`Epilogue::RankColumns`]: then `high` receives groups of 8 rows as `[width, 8]` blocks
@@ -467,10 +471,11 @@ impl PackedLinear {
         split: usize,
         ldy: usize,
         high_store: Epilogue,
-        work: &[(usize, Range<usize>)],
+        shares: &[&[(usize, Range<usize>)]],
         workers: &Workers,
     ) {
-        let Some(rows) = work.iter().map(|(_, r)| r.end).max().filter(|&r| r > 0) else {
+        let work = || shares.iter().flat_map(|s| s.iter());
+        let Some(rows) = work().map(|(_, r)| r.end).max().filter(|&r| r > 0) else {
             return;
         };
         let fits = |y: &[MaybeUninit<f32>], n: usize| n == 0 || y.len() >= (n - 1) * ldy + self.out;
@@ -490,21 +495,23 @@ impl PackedLinear {
                 // Every block of the high side is a whole group of 8 rows (`rank_columns`).
                 let group = |row: usize| (row - split).is_multiple_of(8);
                 assert!(
-                    work.iter()
-                        .all(|(_, r)| r.end <= split || (group(r.start.max(split)) && group(r.end)))
+                    work().all(|(_, r)| r.end <= split
+                        || (group(r.start.max(split)) && group(r.end)))
                 );
                 width
             }
             _ => panic!("forward_work_split stores, it applies no activation"),
         };
+        assert!(shares.len() <= workers.count());
+        assert!(work().all(|(p, r)| *p < self.n_panels() && r.start <= r.end));
+        // No element is written twice: the pieces of one panel cover disjoint rows.
+        let mut pieces: Vec<(usize, usize, usize)> =
+            work().map(|(p, r)| (*p, r.start, r.end)).collect();
+        pieces.sort_unstable();
         assert!(
-            work.iter()
-                .all(|(p, r)| *p < self.n_panels() && r.start <= r.end)
-        );
-        let mut seen = vec![false; self.n_panels()];
-        assert!(
-            work.iter()
-                .all(|(p, _)| !std::mem::replace(&mut seen[*p], true))
+            pieces
+                .windows(2)
+                .all(|w| w[0].0 != w[1].0 || w[0].2 <= w[1].1)
         );
         // `MaybeUninit<f32>` has the layout of `f32`; the kernel only stores through them.
         let (low, high) = (
@@ -513,7 +520,7 @@ impl PackedLinear {
         );
         let x = Operand::new(self, x, ldx, rows);
         let (x, ldx) = (&x, x.stride());
-        workers.run_each(balanced_shares(work, workers.count()), |chunk| {
+        workers.run_each(shares.to_vec(), |chunk| {
             for (p, r) in chunk {
                 let parts = [
                     (
@@ -536,7 +543,7 @@ impl PackedLinear {
                 {
                     // SAFETY: checked above (sizes, strides, panel indices, rows within `x`,
                     // `low` and `high`); each piece writes only its panel's `NR` columns, and
-                    // the panels of all pieces are distinct, so threads never write the same
+                    // the pieces of one panel cover disjoint rows, so threads never write the same
                     // element.
                     unsafe {
                         self.panel(
@@ -684,7 +691,7 @@ pub(crate) fn panels_covering(
 /// rows each (the pieces of a GEMM may cover different rows: M and S compute some panels for
 /// the A rows and the B rows, others for one of them); consecutive, so that a thread's panels
 /// lie one after the other in memory, as its next-panel prefetch assumes.
-fn balanced_shares(
+pub(crate) fn balanced_shares(
     work: &[(usize, Range<usize>)],
     threads: usize,
 ) -> Vec<&[(usize, Range<usize>)]> {
@@ -1467,7 +1474,9 @@ mod tests {
         // `[width, 8]` blocks). width = out: every panel, the last partial (100 = 2·48 + 4);
         // 90 < out = 120: the third panel cut at 90 (two vectors, the second with 10 columns,
         // an odd tail of column pairs), panels past it skipped on the high side; 7: one vector
-        // with an odd column count. One and three threads (pieces over both sides split).
+        // with an odd column count. One and three threads, the work dealt by panels (pieces
+        // over both sides split) or, on three threads, by rows (every panel on each thread,
+        // for rows on one side or both, as S's row chunks).
         let (k, low_rows, high_rows) = (37, 16, 24);
         let rows = low_rows + high_rows;
         for (out, width) in [(100, 100), (120, 90), (20, 7)] {
@@ -1487,10 +1496,24 @@ mod tests {
                     _ => w.clone(),
                 };
                 let want = naive(&wq, &b, &x, k, out, rows);
-                for threads in [1, 3] {
+                // Every panel for each run of rows `(start, end)`.
+                let all = |rows: &[(usize, usize)]| -> Vec<(usize, Range<usize>)> {
+                    rows.iter()
+                        .flat_map(|&(a, z)| (0..lin.n_panels()).map(move |p| (p, a..z)))
+                        .collect()
+                };
+                let whole = all(&[(0, rows)]);
+                let by_rows = [
+                    all(&[(0, 10), (16, 24)]),
+                    all(&[(10, 16)]),
+                    all(&[(24, 40)]),
+                ];
+                for (threads, by) in [(1, "panels"), (3, "panels"), (3, "rows")] {
                     let workers = Workers::new(threads);
-                    let work: Vec<(usize, Range<usize>)> =
-                        (0..lin.n_panels()).map(|p| (p, 0..rows)).collect();
+                    let shares = match by {
+                        "rows" => by_rows.iter().map(Vec::as_slice).collect(),
+                        _ => balanced_shares(&whole, workers.count()),
+                    };
                     let mut low = vec![MaybeUninit::new(f32::NAN); low_rows * out];
                     let mut high = vec![MaybeUninit::new(f32::NAN); high_rows * width];
                     lin.forward_work_split(
@@ -1500,7 +1523,7 @@ mod tests {
                         low_rows,
                         out,
                         Epilogue::RankColumns { width },
-                        &work,
+                        &shares,
                         &workers,
                     );
                     let close = |got: MaybeUninit<f32>, want: f64, at: &str| {
@@ -1508,7 +1531,7 @@ mod tests {
                         let got = f64::from(unsafe { got.assume_init() });
                         assert!(
                             (got - want).abs() <= 1e-5 * want.abs().max(1.0),
-                            "{storage:?} out {out} width {width} threads {threads} {at}: {got} vs {want}"
+                            "{storage:?} out {out} width {width} threads {threads} by {by} {at}: {got} vs {want}"
                         );
                     };
                     for r in 0..low_rows {

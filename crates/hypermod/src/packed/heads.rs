@@ -5,7 +5,9 @@
 use std::mem::MaybeUninit;
 use std::ops::Range;
 
-use super::gemm::{Epilogue, PackedLinear, WeightRows, WeightStorage, filled, panels_covering};
+use super::gemm::{
+    Epilogue, PackedLinear, WeightRows, WeightStorage, balanced_shares, filled, panels_covering,
+};
 use super::workers::Workers;
 use crate::config::Variant;
 
@@ -20,8 +22,9 @@ pub(crate) enum PackedHead {
         b: PackedLinear,
         r: usize,
     },
-    /// M and S: one head for the A rows and the B rows together (each panel of the weights is
-    /// streamed once for every row that needs it), the A rows into their own buffer, the B
+    /// M and S: one head for the A rows and the B rows together (M: each panel of the weights
+    /// streamed once for every row that needs it; S: once per chunk of rows), the A rows into
+    /// their own buffer, the B
     /// rows transposed into PEFT's layout (by the kernel for S at rank 8, see [`shared`]).
     /// M: one GEMM row per task-layer and A|B, holding its `r` rank rows (head out
     /// `r·max(d_in, d_out)`); S: one GEMM row per rank row (head out `max(d_in, d_out)`).
@@ -224,8 +227,30 @@ mod kernel {
     }
 }
 
-/// M and S: GEMM rows `[A rows | B rows]` (`nl·r / ranks_per_row` each), one GEMM piece per
-/// needed panel over the rows that need it (each panel streamed once for A and B), then each
+/// Most GEMM rows of one S chunk. A chunk is computed on all its panels before the next, so
+/// its head inputs (`ROW_CHUNK·H` f32, 512 KB at H = 512) stay in L2 while the panels stream
+/// past.
+const ROW_CHUNK: usize = 256;
+
+/// S's GEMM rows of one side (A or B, `half` rows, rank rows in groups of 8) cut into chunks
+/// for `threads` threads: a multiple of `threads` chunks, of at most [`ROW_CHUNK`] rows where
+/// `threads` chunks would be longer, starting at multiples of 8 (whole groups, as
+/// `Epilogue::RankColumns` stores them; some chunks may be empty). Thread `t` computes the
+/// `t`-th run of `len / threads` consecutive chunks, on both sides: its trunk rows
+/// ([`super::trunk::HostTrunk::forward`]) and its head rows, so that the head reads the inputs
+/// that the same core has just written.
+pub(super) fn row_chunks(half: usize, threads: usize) -> Vec<Range<usize>> {
+    let threads = threads.max(1);
+    let n = threads * half.div_ceil(ROW_CHUNK * threads).max(1);
+    let bound = |c: usize| if c == n { half } else { half * c / n / 8 * 8 };
+    (0..n).map(|c| bound(c)..bound(c + 1)).collect()
+}
+
+/// M and S: GEMM rows `[A rows | B rows]` (`nl·r / ranks_per_row` each); M: one GEMM piece
+/// per needed panel over the rows that need it (each panel streamed once for A and B), S: the
+/// rows cut into chunks, each thread computing its chunks' A and B rows on every panel they
+/// need ([`row_chunks`]: S's heads are small enough to be read from cache by both threads,
+/// and a chunk's inputs stay in L2 while its panels stream past); then each
 /// rank row of B cut to `d_out` and transposed to `[d_out, r]` (S at rank 8 with f32 or f16
 /// weights: the kernel stores B so, `Epilogue::RankColumns`). In both variants the GEMM
 /// holds rank row `kr` of task-layer `t` at `(t·r + kr)·wide` of the A rows and of the B rows,
@@ -249,16 +274,41 @@ fn shared(
     );
     // GEMM rows per half and their width.
     let (half, ldy) = (nl * r / ranks_per_row, ranks_per_row * wide);
-    let work: Vec<(usize, Range<usize>)> = (0..n)
-        .filter_map(
-            |p| match (pa.binary_search(&p).is_ok(), pb.binary_search(&p).is_ok()) {
-                (true, true) => Some((p, 0..2 * half)),
-                (true, false) => Some((p, 0..half)),
-                (false, true) => Some((p, half..2 * half)),
-                (false, false) => None,
-            },
-        )
-        .collect();
+    let threads = workers.count();
+    // S: each thread computes the A and B rows of its row chunks on every panel they need (as
+    // the trunk computed those rows on that thread, `row_chunks`). M: pieces of one panel for
+    // all rows that need it, dealt to the threads by rows.
+    let chunked: Vec<Vec<(usize, Range<usize>)>>;
+    let work: Vec<(usize, Range<usize>)>;
+    let shares = if ranks_per_row == 1 {
+        let chunks = row_chunks(half, threads);
+        chunked = chunks
+            .chunks(chunks.len() / threads)
+            .map(|mine| {
+                mine.iter()
+                    .filter(|rows| !rows.is_empty())
+                    .flat_map(|rows| {
+                        let a = pa.iter().map(|&p| (p, rows.clone()));
+                        let b = pb.iter().map(|&p| (p, half + rows.start..half + rows.end));
+                        a.chain(b).collect::<Vec<_>>()
+                    })
+                    .collect()
+            })
+            .collect();
+        chunked.iter().map(Vec::as_slice).collect()
+    } else {
+        work = (0..n)
+            .filter_map(
+                |p| match (pa.binary_search(&p).is_ok(), pb.binary_search(&p).is_ok()) {
+                    (true, true) => Some((p, 0..2 * half)),
+                    (true, false) => Some((p, 0..half)),
+                    (false, true) => Some((p, half..2 * half)),
+                    (false, false) => None,
+                },
+            )
+            .collect();
+        balanced_shares(&work, threads)
+    };
     // The A rows go straight into their own buffer (PEFT's A when `d_in = wide`). The B rows
     // too, as PEFT's B, where the kernel can store each task-layer's 8 rank rows transposed
     // (S at rank 8, f32 or f16 weights); otherwise into one that is transposed, then freed.
@@ -283,7 +333,7 @@ fn shared(
         } else {
             Epilogue::Store
         },
-        &work,
+        &shares,
         workers,
     );
     let b = if direct_b {
@@ -331,6 +381,34 @@ fn shared(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rank_rows_cut_into_whole_groups_a_run_of_chunks_per_thread() {
+        // Mistral-7B S (256 rows a side), SmolLM2 S (240), more rows than one chunk per thread
+        // (264 on one thread), fewer rows than threads have groups (8 on three threads).
+        for (half, threads) in [(256, 2), (240, 2), (264, 1), (600, 2), (8, 3), (0, 2)] {
+            let chunks = row_chunks(half, threads);
+            assert_eq!(chunks.len() % threads, 0, "{half} rows, {threads} threads");
+            assert_eq!(chunks.first().map(|c| c.start), Some(0));
+            assert_eq!(chunks.last().map(|c| c.end), Some(half));
+            assert!(chunks.windows(2).all(|w| w[0].end == w[1].start));
+            assert!(chunks.iter().all(|c| c.start % 8 == 0));
+            // At most ROW_CHUNK rows (plus the 8-row rounding), and one run per thread of
+            // equal rows (within a group) where the rows allow.
+            assert!(chunks.iter().all(|c| c.len() <= ROW_CHUNK + 8));
+            let per_thread: Vec<usize> = chunks
+                .chunks(chunks.len() / threads)
+                .map(|run| run.iter().map(Range::len).sum())
+                .collect();
+            let (max, min) = (per_thread.iter().max(), per_thread.iter().min());
+            assert!(
+                max.unwrap() - min.unwrap() <= 8,
+                "{half} rows: {per_thread:?}"
+            );
+        }
+        assert_eq!(row_chunks(256, 2), [0..128, 128..256]);
+        assert_eq!(row_chunks(264, 1), [0..128, 128..264]);
+    }
 
     #[test]
     fn rank_rows_transpose_into_peft_b_layout() {
