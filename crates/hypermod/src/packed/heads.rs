@@ -90,14 +90,16 @@ impl PackedHead {
 
     /// The head on its trunk rows `x` (stride `ldx`; `nl` task-layers) → A `[nl, r, d_in]` and
     /// B `[nl, d_out, r]`, flat. The outputs are written once each, never zero-filled first.
+    /// With `grouped` (S only, when [`Self::reads_grouped`] for these `nl`), `x` holds the rows in
+    /// groups of 8, `[ldx, 8]` each (`Epilogue::SiluColumns`).
     pub(crate) fn apply(
         &self,
-        x: &[f32],
-        ldx: usize,
+        (x, ldx, grouped): (&[f32], usize, bool),
         nl: usize,
         (d_in, d_out): (usize, usize),
         workers: &Workers,
     ) -> (Vec<f32>, Vec<f32>) {
+        assert!(!grouped || self.reads_grouped(nl));
         let all = |w: &PackedLinear, rows: Range<usize>| -> Vec<(usize, Range<usize>)> {
             (0..w.n_panels()).map(|p| (p, rows.clone())).collect()
         };
@@ -122,7 +124,28 @@ impl PackedHead {
                 w,
                 r,
                 ranks_per_row,
-            } => shared(w, x, ldx, nl, (*r, *ranks_per_row, d_in, d_out), workers),
+            } => shared(
+                w,
+                (x, ldx, grouped),
+                nl,
+                (*r, *ranks_per_row, d_in, d_out),
+                workers,
+            ),
+        }
+    }
+
+    /// Whether this head can read its inputs in groups of 8 rows for `nl` task-layers: S with
+    /// f32 or f16 weights, when its A rows and its B rows are whole groups (`nl·r` a multiple
+    /// of 8, e.g. at rank 8; the kernel then broadcasts the 8 rows of a block from one cache
+    /// line).
+    pub(crate) fn reads_grouped(&self, nl: usize) -> bool {
+        match self {
+            Self::Shared {
+                w,
+                r,
+                ranks_per_row: 1,
+            } => w.stores_rank_columns() && (nl * r).is_multiple_of(8),
+            _ => false,
         }
     }
 }
@@ -259,8 +282,7 @@ pub(super) fn row_chunks(half: usize, threads: usize) -> Vec<Range<usize>> {
 /// rank row is cut to `d_in`.
 fn shared(
     w: &PackedLinear,
-    x: &[f32],
-    ldx: usize,
+    (x, ldx, grouped): (&[f32], usize, bool),
     nl: usize,
     (r, ranks_per_row, d_in, d_out): (usize, usize, usize, usize),
     workers: &Workers,
@@ -320,8 +342,7 @@ fn shared(
         Vec::<f32>::with_capacity(b_len),
     );
     w.forward_work_split(
-        x,
-        ldx,
+        (x, ldx, grouped),
         (
             &mut ya.spare_capacity_mut()[..len],
             &mut yb.spare_capacity_mut()[..b_len],

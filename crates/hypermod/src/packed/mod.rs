@@ -226,15 +226,20 @@ impl<B: Backend> HyperModulator<B> {
         let n = self.check_task_embeddings(&task_embeddings)?;
         let device = task_embeddings.device();
         let emb = host_vec(task_embeddings);
-        let h = packed.trunk.forward(&emb, n, &packed.workers);
-        let (ldh, per_module) = (packed.trunk.ldh(), packed.trunk.rows_per_module(n));
         let (r, l) = (cfg.lora.r, cfg.layout.n_layers);
         let nl = n * l;
+        // S's head inputs in groups of 8 rows where the trunk and every head can (f32/f16
+        // weights, whole groups): the heads' kernel then reads a block's 8 rows from one line.
+        let grouped = packed.trunk.writes_grouped()
+            && !packed.heads.is_empty()
+            && packed.heads.iter().all(|h| h.reads_grouped(nl));
+        let h = packed.trunk.forward(&emb, n, grouped, &packed.workers);
+        let (ldh, per_module) = (packed.trunk.ldh(), packed.trunk.rows_per_module(n));
         let mut out = Vec::with_capacity(cfg.layout.modules.len());
         for (i, (shape, head)) in cfg.layout.modules.iter().zip(&packed.heads).enumerate() {
             let x = &h[i * per_module * ldh..(i + 1) * per_module * ldh];
             let (d_in, d_out) = (shape.d_in, shape.d_out);
-            let (a, b) = head.apply(x, ldh, nl, (d_in, d_out), &packed.workers);
+            let (a, b) = head.apply((x, ldh, grouped), nl, (d_in, d_out), &packed.workers);
             out.push((
                 shape.name.clone(),
                 BatchedLoraWeights {

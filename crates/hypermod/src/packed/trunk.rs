@@ -78,18 +78,19 @@ const MIN_ROWS: usize = 16;
 
 /// Runs `f(first, rows, y, x, scratch)` on consecutive row ranges `first..first + rows` of
 /// `y [_, width]` (f32 values, or slots to write them into) and the same rows of `x`, also
-/// `width` wide, when given; split over `workers` in shares of at least [`MIN_ROWS`] rows, each
+/// `width` wide, when given; split over `workers` in shares of at least [`MIN_ROWS`] rows, a
+/// multiple of `align` (8 keeps grouped rows, `Epilogue::SiluColumns`, whole groups), each
 /// share with its own scratch.
 fn split_rows<T: Send>(
     workers: &Workers,
     y: &mut [T],
-    width: usize,
+    (width, align): (usize, usize),
     x: Option<&[f32]>,
     f: impl Fn(usize, usize, &mut [T], &[f32], &mut Scratch) + Sync,
 ) {
     let rows = y.len() / width;
     let threads = workers.count().clamp(1, rows.div_ceil(MIN_ROWS).max(1));
-    let per_rows = rows.div_ceil(threads).max(1);
+    let per_rows = rows.div_ceil(threads).next_multiple_of(align);
     let per = per_rows * width;
     let shares: Vec<(&mut [T], &[f32])> = match x {
         Some(x) => y.chunks_mut(per).zip(x.chunks(per)).collect(),
@@ -146,16 +147,27 @@ struct HostOutput {
 }
 
 impl HostOutput {
-    /// `x [rows, D]` (stride D) → `out [rows, lin_out.out()]`, every element written.
-    fn forward(&self, x: &[f32], rows: usize, out: &mut [MaybeUninit<f32>], scratch: &mut Scratch) {
+    /// `x [rows, D]` (stride D) → `out [rows, lin_out.out()]`, every element written; with
+    /// `grouped`, in groups of 8 rows, `[lin_out.out(), 8]` each (`rows` a multiple of 8).
+    fn forward(
+        &self,
+        x: &[f32],
+        rows: usize,
+        (out, grouped): (&mut [MaybeUninit<f32>], bool),
+        scratch: &mut Scratch,
+    ) {
         let (d, ldu) = (self.norm.width(), self.lin_in.out());
         let t = at_least(&mut scratch.normed, rows * d);
         self.norm.forward(x, d, rows, t, d);
         let u = at_least(&mut scratch.hidden, rows * ldu);
         self.lin_in.forward(t, d, rows, u, ldu, Epilogue::Silu);
         let ldo = self.lin_out.out();
-        self.lin_out
-            .forward_uninit(u, ldu, rows, out, ldo, Epilogue::Silu);
+        let store = if grouped {
+            Epilogue::SiluColumns { width: ldo }
+        } else {
+            Epilogue::Silu
+        };
+        self.lin_out.forward_uninit(u, ldu, rows, out, ldo, store);
     }
 }
 
@@ -236,7 +248,14 @@ impl HostTrunk {
         }
     }
 
-    /// Row stride of the head inputs returned by [`Self::forward`]: H (rows are dense).
+    /// Whether [`Self::forward`] can write the head inputs in groups of 8 rows (f32 or f16
+    /// weights: the register kernels).
+    pub(crate) fn writes_grouped(&self) -> bool {
+        self.mlp3.lin_out.stores_rank_columns()
+    }
+
+    /// Row stride of the head inputs returned by [`Self::forward`]: H (dense rows; grouped rows
+    /// take `8·H` values per group).
     pub(crate) fn ldh(&self) -> usize {
         self.mlp3.lin_out.out()
     }
@@ -253,8 +272,15 @@ impl HostTrunk {
 
     /// Task embeddings `[n, E]` (row-major) → head inputs `[modules · rows_per_module, ldh()]`,
     /// module-major, rows within a module ordered `[A|B,] task, layer[, rank]` (as
-    /// [`HyperModulator::trunk`]).
-    pub(crate) fn forward(&self, emb: &[f32], n: usize, workers: &Workers) -> Vec<f32> {
+    /// [`HyperModulator::trunk`]); with `grouped` (where [`Self::writes_grouped`] and the rows
+    /// are a multiple of 8) in groups of 8 rows, `[ldh(), 8]` each.
+    pub(crate) fn forward(
+        &self,
+        emb: &[f32],
+        n: usize,
+        grouped: bool,
+        workers: &Workers,
+    ) -> Vec<f32> {
         let d = self.latent;
         let (q, nl) = (d / 4, n * self.n_layers);
         // Task encoder, once per task.
@@ -282,17 +308,24 @@ impl HostTrunk {
         }
         let mut z = vec![0f32; z_rows * d];
         let ldu = self.mixer_in.out();
-        split_rows(workers, &mut z, d, Some(&x0), |_, rows, z, x0, scratch| {
-            let u = at_least(&mut scratch.hidden, rows * ldu);
-            self.mixer_in.forward(x0, d, rows, u, ldu, Epilogue::Silu);
-            self.mixer_out.forward(u, ldu, rows, z, d, Epilogue::Silu);
-            self.mlp1.forward(z, rows, scratch);
-        });
+        split_rows(
+            workers,
+            &mut z,
+            (d, 1),
+            Some(&x0),
+            |_, rows, z, x0, scratch| {
+                let u = at_least(&mut scratch.hidden, rows * ldu);
+                self.mixer_in.forward(x0, d, rows, u, ldu, Epilogue::Silu);
+                self.mixer_out.forward(u, ldu, rows, z, d, Epilogue::Silu);
+                self.mlp1.forward(z, rows, scratch);
+            },
+        );
 
         // Rows that enter mlp2 (then mlp3): L: z; M: z + LN(out_emb); S: mlp2(z + LN(out_emb))
         // rotated per rank.
         let per_module = self.rows_per_module(n);
         let total = self.n_modules * per_module;
+        assert!(!grouped || (self.writes_grouped() && total.is_multiple_of(8)));
         let src = match self.variant {
             Variant::L => z,
             Variant::M | Variant::S => {
@@ -308,7 +341,7 @@ impl HostTrunk {
                     }
                 }
                 if self.variant == Variant::S {
-                    split_rows(workers, &mut hx, d, None, |_, rows, hx, _, scratch| {
+                    split_rows(workers, &mut hx, (d, 1), None, |_, rows, hx, _, scratch| {
                         self.mlp2.forward(hx, rows, scratch)
                     });
                 }
@@ -320,28 +353,37 @@ impl HostTrunk {
         // each row (`ldh` = mlp3's output width).
         unsafe {
             filled(total * ldh, |h| {
-                split_rows(workers, h, ldh, None, |first, _, out, _, scratch| {
-                    let mut x = Vec::new();
-                    for (bi, ob) in out.chunks_mut(BLOCK_ROWS * ldh).enumerate() {
-                        self.rows_from(&src, first + bi * BLOCK_ROWS, ob, &mut x, scratch);
-                    }
-                })
+                let align = if grouped { 8 } else { 1 };
+                split_rows(
+                    workers,
+                    h,
+                    (ldh, align),
+                    None,
+                    |first, _, out, _, scratch| {
+                        let mut x = Vec::new();
+                        for (bi, ob) in out.chunks_mut(BLOCK_ROWS * ldh).enumerate() {
+                            let out = (ob, grouped);
+                            self.rows_from(&src, first + bi * BLOCK_ROWS, out, &mut x, scratch);
+                        }
+                    },
+                )
             })
         }
     }
 
     /// Head inputs of rows `r0..r0 + out.len()/ldh` from the mlp2 sources `src` (`x`: the
-    /// block's mlp2 input, reused); every element of `out` is written.
+    /// block's mlp2 input, reused); every element of `out` is written, in groups of 8 rows when
+    /// `out` says so.
     fn rows_from(
         &self,
         src: &[f32],
         r0: usize,
-        out: &mut [MaybeUninit<f32>],
+        out: (&mut [MaybeUninit<f32>], bool),
         x: &mut Vec<f32>,
         scratch: &mut Scratch,
     ) {
         let d = self.latent;
-        let rows = out.len() / self.ldh();
+        let rows = out.0.len() / self.ldh();
         let x = at_least(x, rows * d);
         match self.variant {
             Variant::L | Variant::M => x.copy_from_slice(&src[r0 * d..(r0 + rows) * d]),
