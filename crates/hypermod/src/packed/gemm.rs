@@ -357,48 +357,54 @@ impl PackedLinear {
 
     /// `y = epilogue(x·Wᵀ + b)` for `rows` rows of `x [rows, k]` (stride `ldx`) into `y` (stride
     /// `ldy ≥ out`), all panels, this thread; exactly columns `0..out` of each row are written
-    /// (read too, for [`Epilogue::AddSilu`]).
+    /// (read too, for [`Epilogue::AddSilu`]). With `grouped`, `x` holds the rows in groups of 8,
+    /// `[k, 8]` each (`ldx = k`, f32 or f16 weights; `rows` a multiple of 8), as the `Columns`
+    /// epilogues store them.
     pub(crate) fn forward(
         &self,
-        x: &[f32],
-        ldx: usize,
+        (x, ldx, grouped): (&[f32], usize, bool),
         rows: usize,
         y: &mut [f32],
         ldy: usize,
         epilogue: Epilogue,
     ) {
         // SAFETY: `y` is initialised, so the epilogue may read it.
-        unsafe { self.forward_ptr(x, ldx, rows, (y.as_mut_ptr(), y.len()), ldy, epilogue) }
+        let y = (y.as_mut_ptr(), y.len());
+        unsafe { self.forward_ptr((x, ldx, grouped), rows, y, ldy, epilogue) }
     }
 
     /// [`Self::forward`] into a `y` that may be uninitialised (only written, never read, so
-    /// not for [`Epilogue::AddSilu`]): with `ldy = out`, every element of the `rows` rows is
-    /// written.
+    /// not for [`Epilogue::AddSilu`] and [`Epilogue::AddSiluColumns`]): with `ldy = out`,
+    /// every element of the `rows` rows is written.
     pub(crate) fn forward_uninit(
         &self,
-        x: &[f32],
-        ldx: usize,
+        x: (&[f32], usize, bool),
         rows: usize,
         y: &mut [MaybeUninit<f32>],
         ldy: usize,
         epilogue: Epilogue,
     ) {
-        assert!(epilogue != Epilogue::AddSilu, "AddSilu reads its output");
+        assert!(
+            !matches!(
+                epilogue,
+                Epilogue::AddSilu | Epilogue::AddSiluColumns { .. }
+            ),
+            "{epilogue:?} reads its output"
+        );
         // `MaybeUninit<f32>` has the layout of `f32`; without `AddSilu` the kernel only stores
         // through `y`.
         let y = (y.as_mut_ptr().cast::<f32>(), y.len());
         // SAFETY: as above.
-        unsafe { self.forward_ptr(x, ldx, rows, y, ldy, epilogue) }
+        unsafe { self.forward_ptr(x, rows, y, ldy, epilogue) }
     }
 
     /// The body of [`Self::forward`] on `y = (pointer, length)`.
     ///
     /// # Safety
-    /// `y` is valid for writes of `length` f32 (and initialised, for [`Epilogue::AddSilu`]).
+    /// `y` is valid for writes of `length` f32 (and initialised, for the `AddSilu` epilogues).
     unsafe fn forward_ptr(
         &self,
-        x: &[f32],
-        ldx: usize,
+        (x, ldx, grouped): (&[f32], usize, bool),
         rows: usize,
         (y, len): (*mut f32, usize),
         ldy: usize,
@@ -407,7 +413,12 @@ impl PackedLinear {
         if rows == 0 {
             return;
         }
-        assert!(ldx >= self.k && x.len() >= (rows - 1) * ldx + self.k);
+        if grouped {
+            assert!(self.stores_rank_columns() && ldx == self.k);
+            assert!(rows.is_multiple_of(8) && x.len() >= rows * ldx);
+        } else {
+            assert!(ldx >= self.k && x.len() >= (rows - 1) * ldx + self.k);
+        }
         if epilogue.columns().is_some() {
             // Groups of 8 rows, each `[out, 8]` (`ldy` = `out`, as the kernel steps rows).
             assert!(epilogue.columns() == Some(self.out) && ldy == self.out);
@@ -421,7 +432,7 @@ impl PackedLinear {
             // their bf16 pairs, `Operand`), `y` holds `rows` rows at stride `ldy ≥ out` (or
             // their groups of 8, `[out, 8]` each) and panel `p` touches columns
             // `p·NR..min((p+1)·NR, out)` only.
-            unsafe { self.panel(p, (x.ptr(), x.stride(), false), rows, y, ldy, epilogue) }
+            unsafe { self.panel(p, (x.ptr(), x.stride(), grouped), rows, y, ldy, epilogue) }
         }
     }
 
@@ -694,13 +705,21 @@ pub(crate) enum Epilogue {
         /// The layer's outputs.
         width: usize,
     },
+    /// `y = y + silu(acc)` on rows stored as [`Epilogue::SiluColumns`] stores them (a
+    /// residual block's branch added to its grouped input).
+    AddSiluColumns {
+        /// The layer's outputs.
+        width: usize,
+    },
 }
 
 impl Epilogue {
     /// Whether the rows are stored in groups of 8 as `[width, 8]` blocks (then its `width`).
     fn columns(self) -> Option<usize> {
         match self {
-            Self::RankColumns { width } | Self::SiluColumns { width } => Some(width),
+            Self::RankColumns { width }
+            | Self::SiluColumns { width }
+            | Self::AddSiluColumns { width } => Some(width),
             _ => None,
         }
     }
@@ -1136,7 +1155,10 @@ pub(super) mod kernel {
         epilogue: Epilogue,
     ) {
         unsafe {
-            if matches!(epilogue, Epilogue::Silu | Epilogue::SiluColumns { .. }) {
+            if matches!(
+                epilogue,
+                Epilogue::Silu | Epilogue::SiluColumns { .. } | Epilogue::AddSiluColumns { .. }
+            ) {
                 for a in acc.iter_mut() {
                     for lane in a.iter_mut() {
                         *lane = silu(*lane);
@@ -1146,7 +1168,10 @@ pub(super) mod kernel {
             match epilogue {
                 Epilogue::Store | Epilogue::Silu => {}
                 Epilogue::RankColumns { .. } | Epilogue::SiluColumns { .. } => {
-                    return rank_columns(&acc, y, masks);
+                    return rank_columns::<M, V, false>(&acc, y, masks);
+                }
+                Epilogue::AddSiluColumns { .. } => {
+                    return rank_columns::<M, V, true>(&acc, y, masks);
                 }
                 Epilogue::AddSilu => {
                     for (r, a) in acc.iter_mut().enumerate() {
@@ -1187,7 +1212,7 @@ pub(super) mod kernel {
     /// AVX-512F; `y + j·8 + k` is writable for those `j` and every `k < 8`.
     #[target_feature(enable = "avx512f")]
     #[inline]
-    unsafe fn rank_columns<const M: usize, const V: usize>(
+    unsafe fn rank_columns<const M: usize, const V: usize, const ADD: bool>(
         acc: &[[__m512; V]; M],
         y: *mut f32,
         masks: [__mmask16; 3],
@@ -1200,10 +1225,24 @@ pub(super) mod kernel {
                 // SAFETY: the caller's guarantee, for columns `16v + 2q (+1) < 16v + cols`.
                 unsafe {
                     let at = y.add((16 * v + 2 * q) * 8);
-                    if 2 * q + 1 < cols {
-                        _mm512_storeu_ps(at, *pair);
+                    // Both columns of the pair, or the first only.
+                    let lanes: __mmask16 = if 2 * q + 1 < cols {
+                        0xffff
                     } else if 2 * q < cols {
-                        _mm512_mask_storeu_ps(at, 0x00ff, *pair);
+                        0x00ff
+                    } else {
+                        continue;
+                    };
+                    // `ADD`: onto the stored values (a masked load never touches the others).
+                    let pair = if ADD {
+                        _mm512_add_ps(*pair, _mm512_maskz_loadu_ps(lanes, at))
+                    } else {
+                        *pair
+                    };
+                    if lanes == 0xffff {
+                        _mm512_storeu_ps(at, pair);
+                    } else {
+                        _mm512_mask_storeu_ps(at, lanes, pair);
                     }
                 }
             }
@@ -1473,7 +1512,7 @@ mod tests {
         let mut stored = Vec::new();
         for epilogue in [Epilogue::Store, Epilogue::Silu, Epilogue::AddSilu] {
             let mut y = start.clone();
-            lin.forward(x, k, rows, &mut y, ldy, epilogue);
+            lin.forward((x, k, false), rows, &mut y, ldy, epilogue);
             let mut worst = 0f64;
             for r in 0..rows {
                 for c in 0..ldy {
@@ -1487,9 +1526,9 @@ mod tests {
                         Epilogue::Store => v,
                         Epilogue::Silu => silu(v),
                         Epilogue::AddSilu => old + silu(v),
-                        Epilogue::RankColumns { .. } | Epilogue::SiluColumns { .. } => {
-                            unreachable!("not in this loop")
-                        }
+                        Epilogue::RankColumns { .. }
+                        | Epilogue::SiluColumns { .. }
+                        | Epilogue::AddSiluColumns { .. } => unreachable!("not in this loop"),
                     };
                     worst = worst.max((got - expect).abs() / expect.abs().max(1.0));
                 }
@@ -1505,7 +1544,7 @@ mod tests {
                 // Into slots that may be uninitialised, dense rows (`ldy = out`): the same
                 // values, every slot written (NaN sentinels never compare equal).
                 let mut dense = vec![MaybeUninit::new(f32::NAN); rows * out];
-                lin.forward_uninit(x, k, rows, &mut dense, out, epilogue);
+                lin.forward_uninit((x, k, false), rows, &mut dense, out, epilogue);
                 for r in 0..rows {
                     for c in 0..out {
                         // SAFETY: every slot was initialised (with the sentinel) above.
@@ -1616,6 +1655,60 @@ mod tests {
     }
 
     #[test]
+    fn grouped_rows_through_a_residual_block_match_dense_rows() {
+        if !cpu_supported() {
+            return;
+        }
+        // `x + silu(silu(x·W1ᵀ + b1)·W2ᵀ + b2)` on grouped rows (`SiluColumns`, then
+        // `AddSiluColumns` in place) against the dense epilogues. 37 → 100 → 37: partial last
+        // panels both ways (two vectors of 37, one of 100); 24 rows: 3 groups.
+        let (d, wide, rows) = (37, 100, 24);
+        let w1: Vec<f32> = (0..wide * d)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.03)
+            .collect();
+        let b1: Vec<f32> = (0..wide).map(|i| (i as f32 - 50.0) * 0.01).collect();
+        let w2: Vec<f32> = (0..d * wide)
+            .map(|i| ((i * 53 % 97) as f32 - 48.0) * 0.02)
+            .collect();
+        let b2: Vec<f32> = (0..d).map(|i| (i as f32 - 18.0) * 0.05).collect();
+        let x: Vec<f32> = (0..rows * d)
+            .map(|i| ((i * 13 % 29) as f32 - 14.0) * 0.05)
+            .collect();
+        let group = |dense: &[f32], w: usize| -> Vec<f32> {
+            let mut g = vec![0f32; dense.len()];
+            for r in 0..rows {
+                for c in 0..w {
+                    g[(r / 8) * 8 * w + c * 8 + r % 8] = dense[r * w + c];
+                }
+            }
+            g
+        };
+        for storage in [WeightStorage::F32, WeightStorage::F16] {
+            let l1 = PackedLinear::pack_as(&w1, Some(&b1), wide, d, storage);
+            let l2 = PackedLinear::pack_as(&w2, Some(&b2), d, wide, storage);
+            let (mut u, mut y) = (vec![0f32; rows * wide], x.clone());
+            l1.forward((&x, d, false), rows, &mut u, wide, Epilogue::Silu);
+            l2.forward((&u, wide, false), rows, &mut y, d, Epilogue::AddSilu);
+            let xg = group(&x, d);
+            let (mut ug, mut yg) = (vec![0f32; rows * wide], xg.clone());
+            l1.forward(
+                (&xg, d, true),
+                rows,
+                &mut ug,
+                wide,
+                Epilogue::SiluColumns { width: wide },
+            );
+            let add = Epilogue::AddSiluColumns { width: d };
+            l2.forward((&ug, wide, true), rows, &mut yg, d, add);
+            for (got, want) in [(&ug, group(&u, wide)), (&yg, group(&y, d))] {
+                for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                    assert!((g - w).abs() <= 1e-5, "{storage:?} at {i}: {g} vs {w}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn grouped_rows_out_of_one_gemm_feed_the_next_as_dense_rows_would() {
         if !cpu_supported() {
             return;
@@ -1654,8 +1747,7 @@ mod tests {
             let want = naive(&round(&w2), &b2, &hidden, k2, out, rows);
             let mut grouped = vec![MaybeUninit::new(f32::NAN); rows * k2];
             first.forward_uninit(
-                &x,
-                k1,
+                (&x, k1, false),
                 rows,
                 &mut grouped,
                 k2,
@@ -1757,7 +1849,7 @@ mod tests {
             .map(|i| (i as f32 - (rows * k / 2) as f32) * 0.0031)
             .collect();
         let mut y = vec![0f32; rows * k];
-        lin.forward(&x, k, rows, &mut y, k, Epilogue::Silu);
+        lin.forward((&x, k, false), rows, &mut y, k, Epilogue::Silu);
         let mut worst = 0f64;
         for (&xi, &yi) in x.iter().zip(&y) {
             let want = silu(f64::from(xi));

@@ -191,7 +191,7 @@ unsafe fn transposed_b(
 /// # Safety
 /// The `r` rows at `src` (stride `lds` values) each hold `d_out` initialised values;
 /// `out.len() = d_out·r`; AVX-512F is available.
-unsafe fn transpose_ranks(
+pub(super) unsafe fn transpose_ranks(
     src: *const f32,
     lds: usize,
     d_out: usize,

@@ -13,6 +13,7 @@ use std::mem::MaybeUninit;
 use burn::prelude::*;
 
 use super::gemm::{Epilogue, PackedLinear, WeightStorage, filled};
+use super::heads::transpose_ranks;
 use super::rows::HostNorm;
 use super::workers::Workers;
 use crate::config::Variant;
@@ -126,15 +127,22 @@ impl HostResidual {
         }
     }
 
-    /// `x [rows, D]` (stride D), in place: the branch's last SiLU and the residual add are the
-    /// second GEMM's store.
-    fn forward(&self, x: &mut [f32], rows: usize, scratch: &mut Scratch) {
+    /// `x [rows, D]` (stride D; with `grouped`, groups of 8 rows `[D, 8]`, and so the hidden
+    /// rows), in place: the branch's last SiLU and the residual add are the second GEMM's
+    /// store.
+    fn forward(&self, x: &mut [f32], rows: usize, grouped: bool, scratch: &mut Scratch) {
         let (d, ldu) = (self.norm.width(), self.lin_in.out());
         let t = at_least(&mut scratch.normed, rows * d);
-        self.norm.forward(x, d, rows, t, d);
+        self.norm.forward_laid_out(x, rows, t, grouped);
         let u = at_least(&mut scratch.hidden, rows * ldu);
-        self.lin_in.forward(t, d, rows, u, ldu, Epilogue::Silu);
-        self.lin_out.forward(u, ldu, rows, x, d, Epilogue::AddSilu);
+        let (silu, add) = if grouped {
+            let add = Epilogue::AddSiluColumns { width: d };
+            (Epilogue::SiluColumns { width: ldu }, add)
+        } else {
+            (Epilogue::Silu, Epilogue::AddSilu)
+        };
+        self.lin_in.forward((t, d, grouped), rows, u, ldu, silu);
+        self.lin_out.forward((u, ldu, grouped), rows, x, d, add);
     }
 }
 
@@ -148,7 +156,8 @@ struct HostOutput {
 
 impl HostOutput {
     /// `x [rows, D]` (stride D) → `out [rows, lin_out.out()]`, every element written; with
-    /// `grouped`, in groups of 8 rows, `[lin_out.out(), 8]` each (`rows` a multiple of 8).
+    /// `grouped`, `x`, the hidden rows and `out` in groups of 8 rows, `[width, 8]` each (`rows` a
+    /// multiple of 8).
     fn forward(
         &self,
         x: &[f32],
@@ -158,16 +167,18 @@ impl HostOutput {
     ) {
         let (d, ldu) = (self.norm.width(), self.lin_in.out());
         let t = at_least(&mut scratch.normed, rows * d);
-        self.norm.forward(x, d, rows, t, d);
+        self.norm.forward_laid_out(x, rows, t, grouped);
         let u = at_least(&mut scratch.hidden, rows * ldu);
-        self.lin_in.forward(t, d, rows, u, ldu, Epilogue::Silu);
         let ldo = self.lin_out.out();
-        let store = if grouped {
-            Epilogue::SiluColumns { width: ldo }
+        let (silu_u, silu_out) = if grouped {
+            let out = Epilogue::SiluColumns { width: ldo };
+            (Epilogue::SiluColumns { width: ldu }, out)
         } else {
-            Epilogue::Silu
+            (Epilogue::Silu, Epilogue::Silu)
         };
-        self.lin_out.forward_uninit(u, ldu, rows, out, ldo, store);
+        self.lin_in.forward((t, d, grouped), rows, u, ldu, silu_u);
+        self.lin_out
+            .forward_uninit((u, ldu, grouped), rows, out, ldo, silu_out);
     }
 }
 
@@ -287,8 +298,7 @@ impl HostTrunk {
         let ldt = self.task_linear.out();
         let mut task = vec![0f32; n * ldt];
         self.task_linear.forward(
-            emb,
-            self.task_linear.k(),
+            (emb, self.task_linear.k(), false),
             n,
             &mut task,
             ldt,
@@ -315,9 +325,11 @@ impl HostTrunk {
             Some(&x0),
             |_, rows, z, x0, scratch| {
                 let u = at_least(&mut scratch.hidden, rows * ldu);
-                self.mixer_in.forward(x0, d, rows, u, ldu, Epilogue::Silu);
-                self.mixer_out.forward(u, ldu, rows, z, d, Epilogue::Silu);
-                self.mlp1.forward(z, rows, scratch);
+                self.mixer_in
+                    .forward((x0, d, false), rows, u, ldu, Epilogue::Silu);
+                self.mixer_out
+                    .forward((u, ldu, false), rows, z, d, Epilogue::Silu);
+                self.mlp1.forward(z, rows, false, scratch);
             },
         );
 
@@ -342,7 +354,7 @@ impl HostTrunk {
                 }
                 if self.variant == Variant::S {
                     split_rows(workers, &mut hx, (d, 1), None, |_, rows, hx, _, scratch| {
-                        self.mlp2.forward(hx, rows, scratch)
+                        self.mlp2.forward(hx, rows, false, scratch)
                     });
                 }
                 hx
@@ -372,8 +384,9 @@ impl HostTrunk {
     }
 
     /// Head inputs of rows `r0..r0 + out.len()/ldh` from the mlp2 sources `src` (`x`: the
-    /// block's mlp2 input, reused); every element of `out` is written, in groups of 8 rows when
-    /// `out` says so.
+    /// block's mlp2 input, reused); every element of `out` is written. With `out`'s flag set
+    /// (`r0` and the rows multiples of 8), the block runs on groups of 8 rows, `[width, 8]`
+    /// each, from `x` to `out`: the kernel then reads a block's 8 rows from one cache line.
     fn rows_from(
         &self,
         src: &[f32],
@@ -383,13 +396,19 @@ impl HostTrunk {
         scratch: &mut Scratch,
     ) {
         let d = self.latent;
-        let rows = out.0.len() / self.ldh();
-        let x = at_least(x, rows * d);
+        let (out, grouped) = out;
+        let rows = out.len() / self.ldh();
+        // The rows as they enter mlp2 (into the LayerNorm's scratch when they are grouped next).
+        let x_rows = if grouped {
+            at_least(&mut scratch.normed, rows * d)
+        } else {
+            at_least(x, rows * d)
+        };
         match self.variant {
-            Variant::L | Variant::M => x.copy_from_slice(&src[r0 * d..(r0 + rows) * d]),
+            Variant::L | Variant::M => x_rows.copy_from_slice(&src[r0 * d..(r0 + rows) * d]),
             Variant::S => {
                 let (r, half) = (self.rank, d / 2);
-                for (i, row) in x.chunks_exact_mut(d).enumerate() {
+                for (i, row) in x_rows.chunks_exact_mut(d).enumerate() {
                     let (g, k) = ((r0 + i) / r, (r0 + i) % r);
                     let hrow = &src[g * d..(g + 1) * d];
                     let (cos, sin) = (&self.cos[k * d..(k + 1) * d], &self.sin[k * d..(k + 1) * d]);
@@ -402,7 +421,26 @@ impl HostTrunk {
                 }
             }
         }
-        self.mlp2.forward(x, rows, scratch);
-        self.mlp3.forward(x, rows, out, scratch);
+        let x = if grouped {
+            let x = at_least(x, rows * d);
+            for (dense, group) in scratch
+                .normed
+                .chunks_exact(8 * d)
+                .zip(x.chunks_exact_mut(8 * d))
+                .take(rows / 8)
+            {
+                // SAFETY: 8 rows of `d` values at stride `d`, into a group of `8·d` values
+                // (a `[f32]` seen as slots that are written, never read uninitialised).
+                unsafe {
+                    let slots = &mut *(group as *mut [f32] as *mut [MaybeUninit<f32>]);
+                    transpose_ranks(dense.as_ptr(), d, d, 8, slots);
+                }
+            }
+            x
+        } else {
+            &mut x[..rows * d]
+        };
+        self.mlp2.forward(x, rows, grouped, scratch);
+        self.mlp3.forward(x, rows, (out, grouped), scratch);
     }
 }
