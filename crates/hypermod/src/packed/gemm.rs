@@ -1378,6 +1378,26 @@ mod tests {
             .collect()
     }
 
+    /// `n` values spread over `[-m/2, m/2)·scale` in a scrambled order (`i·step mod m`).
+    fn scattered(n: usize, step: usize, m: usize, scale: f32) -> Vec<f32> {
+        (0..n)
+            .map(|i| ((i * step % m) as f32 - (m / 2) as f32) * scale)
+            .collect()
+    }
+
+    /// `n` values `(i − centre)·scale`.
+    fn ramp(n: usize, centre: f32, scale: f32) -> Vec<f32> {
+        (0..n).map(|i| (i as f32 - centre) * scale).collect()
+    }
+
+    /// f32 or f16 weights as the kernel multiplies them (f16: rounded).
+    fn as_stored(w: &[f32], storage: WeightStorage) -> Vec<f32> {
+        match storage {
+            WeightStorage::F16 => w.iter().map(|&v| half::f16::from_f32(v).to_f32()).collect(),
+            _ => w.to_vec(),
+        }
+    }
+
     /// The kernels that run here for `storage` (bf16: AMX where available, and `vdpbf16ps`).
     fn kernels(storage: WeightStorage) -> Vec<Bf16Kernel> {
         match storage {
@@ -1443,10 +1463,8 @@ mod tests {
             (37, 120, 9),
         ] {
             let ldy = out + 3;
-            let w: Vec<f32> = (0..out * k)
-                .map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.02)
-                .collect();
-            let b: Vec<f32> = (0..out).map(|i| (i as f32 - 50.0) * 0.1).collect();
+            let w = scattered(out * k, 37, 101, 0.02);
+            let b = ramp(out, 50.0, 0.1);
             let x: Vec<f32> = (0..rows * k)
                 .map(|i| ((i * 13 % 29) as f32 - 14.0) * 0.3 + 0.0123)
                 .collect();
@@ -1456,11 +1474,7 @@ mod tests {
                 // sides.
                 let want = match storage {
                     WeightStorage::F32 => naive(&w, &b, &x, k, out, rows),
-                    WeightStorage::F16 => {
-                        let w16: Vec<f32> =
-                            w.iter().map(|&v| half::f16::from_f32(v).to_f32()).collect();
-                        naive(&w16, &b, &x, k, out, rows)
-                    }
+                    WeightStorage::F16 => naive(&as_stored(&w, storage), &b, &x, k, out, rows),
                     WeightStorage::Bf16 => {
                         naive(&bf16_round(&w), &b, &bf16_round(&x), k, out, rows)
                     }
@@ -1575,21 +1589,12 @@ mod tests {
         let (k, low_rows, high_rows) = (37, 16, 24);
         let rows = low_rows + high_rows;
         for (out, width) in [(100, 100), (120, 90), (20, 7)] {
-            let w: Vec<f32> = (0..out * k)
-                .map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.02)
-                .collect();
-            let b: Vec<f32> = (0..out).map(|i| (i as f32 - 50.0) * 0.1).collect();
-            let x: Vec<f32> = (0..rows * k)
-                .map(|i| ((i * 13 % 29) as f32 - 14.0) * 0.05)
-                .collect();
+            let w = scattered(out * k, 37, 101, 0.02);
+            let b = ramp(out, 50.0, 0.1);
+            let x = scattered(rows * k, 13, 29, 0.05);
             for storage in [WeightStorage::F32, WeightStorage::F16] {
                 let lin = PackedLinear::pack_as(&w, Some(&b), out, k, storage);
-                let wq: Vec<f32> = match storage {
-                    WeightStorage::F16 => {
-                        w.iter().map(|&v| half::f16::from_f32(v).to_f32()).collect()
-                    }
-                    _ => w.clone(),
-                };
+                let wq = as_stored(&w, storage);
                 let want = naive(&wq, &b, &x, k, out, rows);
                 // Every panel for each run of rows `(start, end)`.
                 let all = |rows: &[(usize, usize)]| -> Vec<(usize, Range<usize>)> {
@@ -1663,17 +1668,11 @@ mod tests {
         // `AddSiluColumns` in place) against the dense epilogues. 37 → 100 → 37: partial last
         // panels both ways (two vectors of 37, one of 100); 24 rows: 3 groups.
         let (d, wide, rows) = (37, 100, 24);
-        let w1: Vec<f32> = (0..wide * d)
-            .map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.03)
-            .collect();
-        let b1: Vec<f32> = (0..wide).map(|i| (i as f32 - 50.0) * 0.01).collect();
-        let w2: Vec<f32> = (0..d * wide)
-            .map(|i| ((i * 53 % 97) as f32 - 48.0) * 0.02)
-            .collect();
-        let b2: Vec<f32> = (0..d).map(|i| (i as f32 - 18.0) * 0.05).collect();
-        let x: Vec<f32> = (0..rows * d)
-            .map(|i| ((i * 13 % 29) as f32 - 14.0) * 0.05)
-            .collect();
+        let w1 = scattered(wide * d, 37, 101, 0.03);
+        let b1 = ramp(wide, 50.0, 0.01);
+        let w2 = scattered(d * wide, 53, 97, 0.02);
+        let b2 = ramp(d, 18.0, 0.05);
+        let x = scattered(rows * d, 13, 29, 0.05);
         let group = |dense: &[f32], w: usize| -> Vec<f32> {
             let mut g = vec![0f32; dense.len()];
             for r in 0..rows {
@@ -1718,26 +1717,13 @@ mod tests {
         // cut at 8 (low side) and run by panels or by rows. k2 = 37: a partial last panel
         // and an odd k; 24 rows: 3 groups.
         let (k1, k2, out, rows) = (19, 37, 100, 24);
-        let w1: Vec<f32> = (0..k2 * k1)
-            .map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.03)
-            .collect();
-        let b1: Vec<f32> = (0..k2).map(|i| (i as f32 - 18.0) * 0.05).collect();
-        let w2: Vec<f32> = (0..out * k2)
-            .map(|i| ((i * 53 % 97) as f32 - 48.0) * 0.02)
-            .collect();
-        let b2: Vec<f32> = (0..out).map(|i| (i as f32 - 50.0) * 0.1).collect();
-        let x: Vec<f32> = (0..rows * k1)
-            .map(|i| ((i * 13 % 29) as f32 - 14.0) * 0.05)
-            .collect();
+        let w1 = scattered(k2 * k1, 37, 101, 0.03);
+        let b1 = ramp(k2, 18.0, 0.05);
+        let w2 = scattered(out * k2, 53, 97, 0.02);
+        let b2 = ramp(out, 50.0, 0.1);
+        let x = scattered(rows * k1, 13, 29, 0.05);
         for storage in [WeightStorage::F32, WeightStorage::F16] {
-            let round = |w: &[f32]| -> Vec<f32> {
-                match storage {
-                    WeightStorage::F16 => {
-                        w.iter().map(|&v| half::f16::from_f32(v).to_f32()).collect()
-                    }
-                    _ => w.to_vec(),
-                }
-            };
+            let round = |w: &[f32]| as_stored(w, storage);
             let first = PackedLinear::pack_as(&w1, Some(&b1), k2, k1, storage);
             let second = PackedLinear::pack_as(&w2, Some(&b2), out, k2, storage);
             let hidden: Vec<f32> = naive(&round(&w1), &b1, &x, k1, k2, rows)

@@ -110,6 +110,31 @@ fn at_least(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
     &mut buf[..len]
 }
 
+/// SiLU on the way out, into dense rows or (`grouped`) groups of 8 rows of `width` values.
+fn silu_store(width: usize, grouped: bool) -> Epilogue {
+    if grouped {
+        Epilogue::SiluColumns { width }
+    } else {
+        Epilogue::Silu
+    }
+}
+
+/// The hidden rows `silu(Linear(LN(x)))` of a `[LN, Linear, SiLU, Linear, SiLU]` branch for the
+/// `rows` rows of `x` (dense, stride D, or `grouped`), laid out as `x`, in `scratch.hidden`.
+fn branch_hidden<'s>(
+    norm: &HostNorm,
+    lin_in: &PackedLinear,
+    (x, rows, grouped): (&[f32], usize, bool),
+    scratch: &'s mut Scratch,
+) -> &'s [f32] {
+    let (d, ldu) = (norm.width(), lin_in.out());
+    let t = at_least(&mut scratch.normed, rows * d);
+    norm.forward_laid_out(x, rows, t, grouped);
+    let u = at_least(&mut scratch.hidden, rows * ldu);
+    lin_in.forward((t, d, grouped), rows, u, ldu, silu_store(ldu, grouped));
+    u
+}
+
 /// `x + [LN, Linear, SiLU, Linear, SiLU](x)` (`mlp1`, `mlp2`).
 #[derive(Debug, Clone)]
 struct HostResidual {
@@ -132,16 +157,12 @@ impl HostResidual {
     /// store.
     fn forward(&self, x: &mut [f32], rows: usize, grouped: bool, scratch: &mut Scratch) {
         let (d, ldu) = (self.norm.width(), self.lin_in.out());
-        let t = at_least(&mut scratch.normed, rows * d);
-        self.norm.forward_laid_out(x, rows, t, grouped);
-        let u = at_least(&mut scratch.hidden, rows * ldu);
-        let (silu, add) = if grouped {
-            let add = Epilogue::AddSiluColumns { width: d };
-            (Epilogue::SiluColumns { width: ldu }, add)
+        let u = branch_hidden(&self.norm, &self.lin_in, (x, rows, grouped), scratch);
+        let add = if grouped {
+            Epilogue::AddSiluColumns { width: d }
         } else {
-            (Epilogue::Silu, Epilogue::AddSilu)
+            Epilogue::AddSilu
         };
-        self.lin_in.forward((t, d, grouped), rows, u, ldu, silu);
         self.lin_out.forward((u, ldu, grouped), rows, x, d, add);
     }
 }
@@ -165,20 +186,11 @@ impl HostOutput {
         (out, grouped): (&mut [MaybeUninit<f32>], bool),
         scratch: &mut Scratch,
     ) {
-        let (d, ldu) = (self.norm.width(), self.lin_in.out());
-        let t = at_least(&mut scratch.normed, rows * d);
-        self.norm.forward_laid_out(x, rows, t, grouped);
-        let u = at_least(&mut scratch.hidden, rows * ldu);
-        let ldo = self.lin_out.out();
-        let (silu_u, silu_out) = if grouped {
-            let out = Epilogue::SiluColumns { width: ldo };
-            (Epilogue::SiluColumns { width: ldu }, out)
-        } else {
-            (Epilogue::Silu, Epilogue::Silu)
-        };
-        self.lin_in.forward((t, d, grouped), rows, u, ldu, silu_u);
+        let (ldu, ldo) = (self.lin_in.out(), self.lin_out.out());
+        let u = branch_hidden(&self.norm, &self.lin_in, (x, rows, grouped), scratch);
+        let store = silu_store(ldo, grouped);
         self.lin_out
-            .forward_uninit((u, ldu, grouped), rows, out, ldo, silu_out);
+            .forward_uninit((u, ldu, grouped), rows, out, ldo, store);
     }
 }
 
