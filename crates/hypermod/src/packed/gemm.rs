@@ -398,6 +398,18 @@ impl PackedLinear {
         unsafe { self.forward_ptr(x, rows, y, ldy, epilogue) }
     }
 
+    /// Panics unless `x` holds `rows` input rows: dense, `k` values each at stride `ldx ≥ k`, or
+    /// `grouped`, groups of 8 rows `[k, 8]` (`ldx = k`, the last group whole in memory; f32 or
+    /// f16 weights, whose register kernels read them).
+    fn check_input(&self, (x, ldx, grouped): (&[f32], usize, bool), rows: usize) {
+        if grouped {
+            assert!(self.stores_rank_columns() && ldx == self.k);
+            assert!(x.len() >= rows.div_ceil(8) * 8 * ldx);
+        } else {
+            assert!(ldx >= self.k && x.len() >= (rows - 1) * ldx + self.k);
+        }
+    }
+
     /// The body of [`Self::forward`] on `y = (pointer, length)`.
     ///
     /// # Safety
@@ -413,12 +425,7 @@ impl PackedLinear {
         if rows == 0 {
             return;
         }
-        if grouped {
-            assert!(self.stores_rank_columns() && ldx == self.k);
-            assert!(rows.is_multiple_of(8) && x.len() >= rows * ldx);
-        } else {
-            assert!(ldx >= self.k && x.len() >= (rows - 1) * ldx + self.k);
-        }
+        self.check_input((x, ldx, grouped), rows);
         if epilogue.columns().is_some() {
             // Groups of 8 rows, each `[out, 8]` (`ldy` = `out`, as the kernel steps rows).
             assert!(epilogue.columns() == Some(self.out) && ldy == self.out);
@@ -500,13 +507,10 @@ impl PackedLinear {
             return;
         };
         let fits = |y: &[MaybeUninit<f32>], n: usize| n == 0 || y.len() >= (n - 1) * ldy + self.out;
+        self.check_input((x, ldx, grouped), rows);
         if grouped {
-            // Groups of 8 rows `[k, 8]`; every piece (and the split) starts at a group.
-            assert!(self.stores_rank_columns() && ldx == self.k);
-            assert!(x.len() >= rows.div_ceil(8) * 8 * ldx && split.is_multiple_of(8));
-            assert!(work().all(|(_, r)| r.start.is_multiple_of(8)));
-        } else {
-            assert!(ldx >= self.k && x.len() >= (rows - 1) * ldx + self.k);
+            // Every piece (and the split) starts at a group.
+            assert!(split.is_multiple_of(8) && work().all(|(_, r)| r.start.is_multiple_of(8)));
         }
         assert!(ldy >= self.out && fits(low, rows.min(split)));
         // The high side's row stride as the kernel steps it (a group of 8 rank rows takes

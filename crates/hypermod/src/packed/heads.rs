@@ -24,8 +24,8 @@ pub(crate) enum PackedHead {
     },
     /// M and S: one head for the A rows and the B rows together (M: each panel of the weights
     /// streamed once for every row that needs it; S: once per chunk of rows), the A rows into
-    /// their own buffer, the B
-    /// rows transposed into PEFT's layout (by the kernel for S at rank 8, see [`shared`]).
+    /// their own buffer, the B rows transposed into PEFT's layout (by the kernel for S at rank
+    /// 8, see [`shared`]).
     /// M: one GEMM row per task-layer and A|B, holding its `r` rank rows (head out
     /// `r·max(d_in, d_out)`); S: one GEMM row per rank row (head out `max(d_in, d_out)`).
     Shared {
@@ -259,9 +259,9 @@ const ROW_CHUNK: usize = 256;
 /// for `threads` threads: a multiple of `threads` chunks, of at most [`ROW_CHUNK`] rows where
 /// `threads` chunks would be longer, starting at multiples of 8 (whole groups, as
 /// `Epilogue::RankColumns` stores them; some chunks may be empty). Thread `t` computes the
-/// `t`-th run of `len / threads` consecutive chunks, on both sides: its trunk rows
-/// ([`super::trunk::HostTrunk::forward`]) and its head rows, so that the head reads the inputs
-/// that the same core has just written.
+/// `t`-th run of `len / threads` consecutive chunks, their A and their B rows. (The trunk
+/// splits its rows by its own shares: computing each thread's head rows on that thread
+/// measured within noise.)
 pub(super) fn row_chunks(half: usize, threads: usize) -> Vec<Range<usize>> {
     let threads = threads.max(1);
     let n = threads * half.div_ceil(ROW_CHUNK * threads).max(1);
@@ -297,9 +297,9 @@ fn shared(
     // GEMM rows per half and their width.
     let (half, ldy) = (nl * r / ranks_per_row, ranks_per_row * wide);
     let threads = workers.count();
-    // S: each thread computes the A and B rows of its row chunks on every panel they need (as
-    // the trunk computed those rows on that thread, `row_chunks`). M: pieces of one panel for
-    // all rows that need it, dealt to the threads by rows.
+    // S: each thread computes the A and B rows of its row chunks on every panel they need
+    // (`row_chunks`). M: pieces of one panel for all rows that need it, dealt to the threads by
+    // rows.
     let chunked: Vec<Vec<(usize, Range<usize>)>>;
     let work: Vec<(usize, Range<usize>)>;
     let shares = if ranks_per_row == 1 {

@@ -230,9 +230,8 @@ impl<B: Backend> HyperModulator<B> {
         let nl = n * l;
         // S's head inputs in groups of 8 rows where the trunk and every head can (f32/f16
         // weights, whole groups): the heads' kernel then reads a block's 8 rows from one line.
-        let grouped = packed.trunk.writes_grouped()
-            && !packed.heads.is_empty()
-            && packed.heads.iter().all(|h| h.reads_grouped(nl));
+        let grouped =
+            packed.trunk.writes_grouped() && packed.heads.iter().all(|h| h.reads_grouped(nl));
         let h = packed.trunk.forward(&emb, n, grouped, &packed.workers);
         let (ldh, per_module) = (packed.trunk.ldh(), packed.trunk.rows_per_module(n));
         let mut out = Vec::with_capacity(cfg.layout.modules.len());
