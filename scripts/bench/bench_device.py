@@ -5,6 +5,7 @@ for queued GPU work (a no-op on CPU) and must bracket every timed region on CUDA
 launches return before the work is done. Process CPU time is only meaningful on CPU: on CUDA the
 host thread mostly waits, so `cpu_clock_meaningful` is false there and callers report wall time.
 """
+import os
 import sys
 
 import torch
@@ -36,3 +37,34 @@ def describe(device):
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     return "cpu"
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ASSETS = os.environ.get("T2L_ASSETS", os.path.join(ROOT, "assets"))
+
+# SmolLM2-135M-Instruct's config (what its GGUF says; the Rust twin is
+# `base_llm::LlamaConfig::smollm2_135m`, tested equal to the file's).
+SMOLLM2_135M = dict(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
+                    num_attention_heads=9, num_key_value_heads=3, head_dim=64,
+                    max_position_embeddings=8192, rms_norm_eps=1e-5, rope_theta=100000.0,
+                    tie_word_embeddings=True, bos_token_id=1, eos_token_id=2)
+
+
+def load_smollm2(dtype, device, random_weights=False):
+    """SmolLM2-135M-Instruct in `dtype` on `device`: the GGUF in assets/ dequantised to a plain dense
+    model (`GgufConfig(dequantize=True)`, never GGUF blocks kept packed), or, with
+    `random_weights`, a randomly initialised model of the same config (`t2l bench
+    --random-weights`: the same work per token, no file needed)."""
+    from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
+
+    if random_weights:
+        torch.manual_seed(0)
+        model = LlamaForCausalLM(LlamaConfig(**SMOLLM2_135M)).to(dtype)
+    else:
+        from transformers.utils.quantization_config import GgufConfig
+
+        model = AutoModelForCausalLM.from_pretrained(
+            os.path.join(ASSETS, "smollm2-135m-instruct"),
+            gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf", dtype=dtype,
+            quantization_config=GgufConfig(dequantize=True))
+    return model.to(device)

@@ -61,11 +61,9 @@ import torch.nn.functional as F  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "scripts", "bench"))
 import hypermod_reference as hr  # noqa: E402
-from bench_device import DTYPES, cpu_clock_meaningful, describe, pick_device, sync  # noqa: E402
+from bench_device import (DTYPES, cpu_clock_meaningful, describe, load_smollm2,  # noqa: E402
+                          pick_device, sync)
 
-ASSETS = os.environ.get("T2L_ASSETS", os.path.join(ROOT, "assets"))
-MODEL_DIR = os.path.join(ASSETS, "smollm2-135m-instruct")
-GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 RANK, ALPHA, LORA_DROPOUT = 8, 16.0, 0.05
 SCALING = ALPHA / RANK ** 0.5  # rsLoRA
 LABEL_SMOOTHING, NEFTUNE_ALPHA, L2 = 0.1, 5.0, 1e-3
@@ -124,16 +122,10 @@ class TorchStep:
     """The PyTorch side, set up once per thread count (model, hypernetwork, optimizer, batch)."""
 
     def __init__(self, batch, threads, repeat_interleave, device=torch.device("cpu"),
-                 dtype=torch.float32):
-        from transformers import AutoModelForCausalLM
-        from transformers.utils.quantization_config import GgufConfig
-
+                 dtype=torch.float32, random_weights=False):
         torch.set_num_threads(threads)
+        model = load_smollm2(dtype, device, random_weights)
         torch.manual_seed(0)
-        # dequantize=True: a plain dense base in `dtype` (never GGUF blocks kept packed)
-        model = AutoModelForCausalLM.from_pretrained(
-            MODEL_DIR, gguf_file=GGUF, dtype=dtype,
-            quantization_config=GgufConfig(dequantize=True)).to(device)
         model.train()
         for p in model.parameters():
             p.requires_grad_(False)
@@ -245,12 +237,15 @@ def torch_only(args):
     print(f"torch {torch.__version__}, {describe(device)}, base {args.dtype}, {threads} thread(s), "
           f"batch {args.tasks} tasks x {args.seq} tokens ({args.response} targets), load "
           f"{load_average()}", flush=True)
-    step = TorchStep(batch, threads, args.repeat_interleave, device, DTYPES[args.dtype])
+    step = TorchStep(batch, threads, args.repeat_interleave, device, DTYPES[args.dtype],
+                     args.random_weights)
     step.steps(1)  # warm-up, not counted
     counted = step.steps(args.steps)
     med = summary(counted)
     tokens = args.tasks * args.seq
-    res = {"device": describe(device), "dtype": args.dtype, "threads": threads, "tasks": args.tasks,
+    res = {"device": describe(device), "dtype": args.dtype,
+           "weights": "random" if args.random_weights else "gguf", "threads": threads,
+           "tasks": args.tasks,
            "seq": args.seq, "response": args.response, "task_dim": args.task_dim,
            "median": med, "tokens_per_s": tokens / med["wall_s"], "steps": counted,
            "load_average": load_average()}
@@ -291,6 +286,9 @@ def main():
     ap.add_argument("--seq", type=int, default=128, help="without --rust-bin: tokens per row")
     ap.add_argument("--response", type=int, default=32, help="without --rust-bin: targets per row")
     ap.add_argument("--task-dim", type=int, default=384, help="without --rust-bin: embedding width")
+    ap.add_argument("--random-weights", action="store_true",
+                    help="without --rust-bin: a random base of SmolLM2-135M's config instead of the "
+                         "GGUF (the pair of `t2l bench sft-step --random-weights`)")
     args = ap.parse_args()
     if not args.rust_bin:
         torch_only(args)

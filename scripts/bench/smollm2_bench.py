@@ -10,6 +10,8 @@ weights packed in GGUF blocks, then moved to `--device`).
 Both programs feed the same token ids: the chat prompt of the golden fixture
 (`crates/base-llm/tests/fixtures/model/smollm2_golden.json`) cycled to `--prompt-tokens`, then
 greedy decoding of `--new-tokens` tokens with a KV cache (no early stop), batch 1.
+`--random-weights` builds a random model of the same config instead (no GGUF needed; the pair of
+`t2l bench prefill|decode --random-weights`, e.g. on a GPU machine without the assets).
 
 Timing: the first run warms up (on CUDA: kernel selection, allocator); every timed region is
 bracketed by `torch.cuda.synchronize()` on CUDA. Process CPU time is reported on CPU only.
@@ -29,13 +31,10 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
-from transformers import AutoModelForCausalLM  # noqa: E402
-from transformers.utils.quantization_config import GgufConfig  # noqa: E402
 
-from bench_device import DTYPES, cpu_clock_meaningful, describe, pick_device, sync  # noqa: E402
+from bench_device import (DTYPES, ROOT, cpu_clock_meaningful, describe, load_smollm2,  # noqa: E402
+                          pick_device, sync)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-ASSETS = os.environ.get("T2L_ASSETS", os.path.join(ROOT, "assets"))
 FIXTURE = os.path.join(ROOT, "crates", "base-llm", "tests", "fixtures", "model", "smollm2_golden.json")
 
 
@@ -48,6 +47,9 @@ def main():
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ap.add_argument("--dtype", choices=sorted(DTYPES), default="float32",
                     help="dtype of the frozen base (t2l's --precision f32|f16|bf16)")
+    ap.add_argument("--random-weights", action="store_true",
+                    help="a random model of SmolLM2-135M's config instead of the GGUF (the pair of "
+                         "`t2l bench ... --random-weights`)")
     ap.add_argument("--json", help="also write the result to this file")
     args = ap.parse_args()
     device = pick_device(args.device)
@@ -55,10 +57,7 @@ def main():
 
     base = json.load(open(FIXTURE))["prompts"][2]["input_ids"]
     ids = [base[i % len(base)] for i in range(args.prompt_tokens)]
-    model = AutoModelForCausalLM.from_pretrained(
-        os.path.join(ASSETS, "smollm2-135m-instruct"),
-        gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf", dtype=DTYPES[args.dtype],
-        quantization_config=GgufConfig(dequantize=True)).to(device).eval()
+    model = load_smollm2(DTYPES[args.dtype], device, args.random_weights).eval()
 
     best_prefill, best_decode = float("inf"), float("inf")
     cpu_prefill, cpu_decode = float("inf"), float("inf")
@@ -94,6 +93,7 @@ def main():
         "threads": args.threads,
         "prompt_tokens": args.prompt_tokens,
         "new_tokens": args.new_tokens,
+        "weights": "random" if args.random_weights else "gguf",
         "prefill_tok_per_s": args.prompt_tokens / best_prefill,
         "decode_tok_per_s": (args.new_tokens - 1) / best_decode,
         "prefill_tok_per_s_median": args.prompt_tokens / statistics.median(prefills),

@@ -132,6 +132,38 @@ impl LlamaConfig {
         Ok(())
     }
 
+    /// The shapes and numerics of SmolLM2-135M-Instruct (what [`crate::Llama::load`] reads from
+    /// its GGUF): 30 blocks of width 576, 9 query / 3 key-value heads of 64, SwiGLU width 1536, a
+    /// 49,152-token vocabulary with tied embeddings, rotary base 100,000, context 8,192.
+    ///
+    /// Meant for random-weight models of the real size (throughput benchmarks, backend checks),
+    /// where the weights' values do not matter but their shapes do:
+    ///
+    /// ```
+    /// let c = base_llm::LlamaConfig::smollm2_135m();
+    /// assert_eq!((c.hidden_size, c.num_hidden_layers, c.vocab_size), (576, 30, 49152));
+    /// ```
+    pub fn smollm2_135m() -> Self {
+        Self {
+            architecture: Architecture::Llama,
+            vocab_size: 49152,
+            hidden_size: 576,
+            intermediate_size: 1536,
+            num_hidden_layers: 30,
+            num_attention_heads: 9,
+            num_key_value_heads: 3,
+            head_dim: 64,
+            max_position_embeddings: 8192,
+            rms_norm_eps: 1e-5,
+            rope_theta: 100000.0,
+            rope_scaling: None,
+            tie_word_embeddings: true,
+            attention_bias: false,
+            bos_token_id: Some(1),
+            eos_token_ids: vec![2],
+        }
+    }
+
     /// A tiny Llama (2 layers, width 16, 4 query / 2 key-value heads, vocabulary `vocab`) for tests.
     pub fn tiny(vocab: usize) -> Self {
         Self {

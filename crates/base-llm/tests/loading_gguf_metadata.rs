@@ -75,3 +75,11 @@ fn typed_accessor_errors_name_key_and_file() {
         Err(LoadError::KeyType { .. })
     ));
 }
+
+/// The preset that random-weight benchmarks use is exactly the config read from the real file.
+#[test]
+fn smollm2_preset_equals_the_config_read_from_the_gguf() {
+    let g = GgufFile::open(smollm2_gguf()).expect("opens");
+    let read = base_llm::LlamaConfig::from_gguf(&g).expect("config");
+    assert_eq!(read, base_llm::LlamaConfig::smollm2_135m());
+}

@@ -29,6 +29,9 @@ pub enum LlmSource {
     File(PathBuf),
     /// A random tiny Llama ([`LlamaConfig::tiny`] with a 64-token vocabulary), for tests.
     Tiny,
+    /// Random weights at SmolLM2-135M's shapes ([`LlamaConfig::smollm2_135m`]): the same work
+    /// per token as the real model, for throughput on a machine without the GGUF.
+    RandomSmollm2,
 }
 
 impl LlmSource {
@@ -46,14 +49,20 @@ impl LlmSource {
     ) -> Result<Llama<B>, BenchError> {
         match self {
             Self::File(path) => Ok(Llama::load_with(path, device, precision)?),
-            Self::Tiny => {
-                let config = LlamaConfig::tiny(64);
-                let weights = random_weights(&config, 0);
-                Ok(Llama::from_weights_with(
-                    config, weights, device, precision,
-                )?)
-            }
+            Self::Tiny => Self::random(LlamaConfig::tiny(64), device, precision),
+            Self::RandomSmollm2 => Self::random(LlamaConfig::smollm2_135m(), device, precision),
         }
+    }
+
+    fn random<B: Backend>(
+        config: LlamaConfig,
+        device: &B::Device,
+        precision: BasePrecision,
+    ) -> Result<Llama<B>, BenchError> {
+        let weights = random_weights(&config, 0);
+        Ok(Llama::from_weights_with(
+            config, weights, device, precision,
+        )?)
     }
 
     /// A short name for reports.
@@ -61,6 +70,7 @@ impl LlmSource {
         match self {
             Self::File(path) => file_stem(path),
             Self::Tiny => "tiny".into(),
+            Self::RandomSmollm2 => "smollm2-135m-random".into(),
         }
     }
 }

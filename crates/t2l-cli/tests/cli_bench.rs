@@ -199,6 +199,53 @@ fn prefill_on_the_real_smollm2() {
     );
 }
 
+/// `--random-weights` stands in for the real file: the same work and weight bytes per prefill,
+/// no file needed; naming a file as well is a one-line error.
+#[test]
+fn random_weights_do_the_work_of_the_real_smollm2() {
+    let gguf = common::smollm2_gguf();
+    let run = |weights: &[&str]| {
+        let mut args = vec![
+            "--json",
+            "bench",
+            "prefill",
+            "--prompt-tokens",
+            "8",
+            "--iters",
+            "1",
+            "--warmup",
+            "0",
+        ];
+        args.extend_from_slice(weights);
+        let out = t2l(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        check_report(&v, "prefill");
+        v
+    };
+    let real = run(&["--model", gguf.to_str().unwrap()]);
+    let random = run(&["--random-weights"]);
+    assert_eq!(random["results"][0]["case"], "smollm2-135m-random/8tok");
+    assert_eq!(real["results"][0]["work"], random["results"][0]["work"]);
+    assert_eq!(real["base_weight_bytes"], random["base_weight_bytes"]);
+
+    let out = t2l(&[
+        "bench",
+        "decode",
+        "--random-weights",
+        "--model",
+        gguf.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("--random-weights and --model"), "{err}");
+}
+
 #[test]
 fn bad_parameters_and_missing_backends_are_one_line_errors() {
     let out = t2l(&["bench", "decode", "--tiny", "--prompt-tokens", "200"]);

@@ -42,6 +42,10 @@ pub struct RunOptions {
     /// Tiny shapes and a random tiny model (for tests: seconds, numbers meaningless).
     #[arg(long)]
     pub tiny: bool,
+    /// prefill, decode, sft-step: random weights at SmolLM2-135M's shapes instead of a model
+    /// file (the same work per token; for throughput where the GGUF is not at hand).
+    #[arg(long, conflicts_with = "tiny")]
+    pub random_weights: bool,
 }
 
 /// The workloads.
@@ -216,9 +220,18 @@ struct Bench<'a> {
     device: String,
 }
 
-fn llm_source(model: &Option<PathBuf>, tiny: bool) -> Result<LlmSource, CliError> {
-    if tiny {
+fn llm_source(model: &Option<PathBuf>, opts: &RunOptions) -> Result<LlmSource, CliError> {
+    if opts.tiny {
         return Ok(LlmSource::Tiny);
+    }
+    if opts.random_weights {
+        if let Some(path) = model {
+            return Err(CliError::Input(format!(
+                "--random-weights and --model {} both name the weights; pass one",
+                path.display()
+            )));
+        }
+        return Ok(LlmSource::RandomSmollm2);
     }
     let path = model.clone().unwrap_or_else(default_smollm2_gguf);
     if !path.exists() {
@@ -281,7 +294,7 @@ impl BackendTask for Bench<'_> {
                 precision,
                 ..
             } => {
-                let source = llm_source(model, opts.tiny)?;
+                let source = llm_source(model, opts)?;
                 let llm = source.load_with::<B>(&device, *precision)?;
                 base_weight_bytes = Some(llm.weight_bytes());
                 vec![bench_prefill(
@@ -300,7 +313,7 @@ impl BackendTask for Bench<'_> {
                 precision,
                 ..
             } => {
-                let source = llm_source(model, opts.tiny)?;
+                let source = llm_source(model, opts)?;
                 let llm = source.load_with::<B>(&device, *precision)?;
                 base_weight_bytes = Some(llm.weight_bytes());
                 vec![bench_decode(
@@ -323,7 +336,7 @@ impl BackendTask for Bench<'_> {
                 precision,
                 ..
             } => {
-                let source = llm_source(model, opts.tiny)?;
+                let source = llm_source(model, opts)?;
                 let llm = source.load_with::<Autodiff<B>>(&device, *precision)?;
                 base_weight_bytes = Some(llm.weight_bytes());
                 let mut spec = SftStepSpec {
