@@ -11,7 +11,8 @@
 //!   back to the task embeddings (autodiff on the GPU backend);
 //! - the frozen base's f16/bf16 matmuls within `HalfType::tolerance` of f32 on the device.
 //!
-//! Every comparison prints `max |flex − gpu| / max |flex|` and fails above its tolerance.
+//! Every comparison prints `max |a − b| / max |a|` (a from flex, b from the GPU backend, unless
+//! its name says otherwise) and fails above its tolerance.
 //!
 //! ```text
 //! cargo test --release -p t2l-cli --features cuda --test backend_parity -- --nocapture
@@ -72,7 +73,7 @@ fn check(what: &str, want: &[f32], got: &[f32], tol: f32) {
         .map(|(a, b)| (a - b).abs())
         .fold(0.0f32, f32::max);
     let rel = diff / scale;
-    eprintln!("{what}: max |flex − gpu| / max |flex| = {rel:.2e} (tolerance {tol:.0e})");
+    eprintln!("{what}: max |a − b| / max |a| = {rel:.2e} (tolerance {tol:.0e})");
     assert!(
         rel <= tol && rel.is_finite(),
         "{what}: {rel:.3e} > {tol:.0e}"
