@@ -16,14 +16,12 @@ fn t2l(args: &[&str]) -> Output {
         .unwrap()
 }
 
-/// Runs `t2l --json bench KIND --tiny --iters 1 --warmup 0 EXTRA..` and checks the report's
-/// common fields; returns it.
-fn tiny_bench(kind: &str, extra: &[&str]) -> Value {
-    let mut args = vec![
-        "--json", "bench", kind, "--tiny", "--iters", "1", "--warmup", "0",
-    ];
-    args.extend_from_slice(extra);
-    let out = t2l(&args);
+/// Runs `t2l --json bench KIND --iters 1 --warmup 0 ARGS..` and checks the report's common
+/// fields; returns it.
+fn bench_json(kind: &str, args: &[&str]) -> Value {
+    let mut all = vec!["--json", "bench", kind, "--iters", "1", "--warmup", "0"];
+    all.extend_from_slice(args);
+    let out = t2l(&all);
     assert!(
         out.status.success(),
         "t2l bench {kind}: {}",
@@ -32,6 +30,13 @@ fn tiny_bench(kind: &str, extra: &[&str]) -> Value {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     check_report(&v, kind);
     v
+}
+
+/// [`bench_json`] with `--tiny` before EXTRA.
+fn tiny_bench(kind: &str, extra: &[&str]) -> Value {
+    let mut args = vec!["--tiny"];
+    args.extend_from_slice(extra);
+    bench_json(kind, &args)
 }
 
 fn check_report(v: &Value, kind: &str) {
@@ -204,42 +209,14 @@ fn prefill_on_the_real_smollm2() {
 #[test]
 fn random_weights_do_the_work_of_the_real_smollm2() {
     let gguf = common::smollm2_gguf();
-    let run = |weights: &[&str]| {
-        let mut args = vec![
-            "--json",
-            "bench",
-            "prefill",
-            "--prompt-tokens",
-            "8",
-            "--iters",
-            "1",
-            "--warmup",
-            "0",
-        ];
-        args.extend_from_slice(weights);
-        let out = t2l(&args);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-        check_report(&v, "prefill");
-        v
-    };
-    let real = run(&["--model", gguf.to_str().unwrap()]);
-    let random = run(&["--random-weights"]);
+    let path = gguf.to_str().unwrap();
+    let real = bench_json("prefill", &["--prompt-tokens", "8", "--model", path]);
+    let random = bench_json("prefill", &["--prompt-tokens", "8", "--random-weights"]);
     assert_eq!(random["results"][0]["case"], "smollm2-135m-random/8tok");
     assert_eq!(real["results"][0]["work"], random["results"][0]["work"]);
     assert_eq!(real["base_weight_bytes"], random["base_weight_bytes"]);
 
-    let out = t2l(&[
-        "bench",
-        "decode",
-        "--random-weights",
-        "--model",
-        gguf.to_str().unwrap(),
-    ]);
+    let out = t2l(&["bench", "decode", "--random-weights", "--model", path]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(err.lines().count(), 1, "{err}");
