@@ -42,8 +42,10 @@ def describe(device):
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ASSETS = os.environ.get("T2L_ASSETS", os.path.join(ROOT, "assets"))
 
-# SmolLM2-135M-Instruct's config (what its GGUF says; the Rust twin is
-# `base_llm::LlamaConfig::smollm2_135m`, tested equal to the file's).
+# SmolLM2-135M-Instruct's config. Its Rust twin `base_llm::LlamaConfig::smollm2_135m` is tested
+# equal to the config read from the GGUF; this dict was checked against transformers' config of
+# the GGUF (5.23): the same in every field that shapes the computation (the file's eps is 1e-5
+# rounded to f32; rope_theta lands in rope_parameters, as here).
 SMOLLM2_135M = dict(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
                     num_attention_heads=9, num_key_value_heads=3, head_dim=64,
                     max_position_embeddings=8192, rms_norm_eps=1e-5, rope_theta=100000.0,
