@@ -27,6 +27,7 @@ use burn::prelude::*;
 use burn::tensor::{DType, Distribution};
 use hypermod::{HyperModulator, InitMode, Mode, Variant};
 use t2l_bench::generate::AdapterShape;
+use t2l_bench::llm::prompt_ids;
 use t2l_bench::precision::{HalfType, PrecisionMode, frozen_matmul, normalised_max_error};
 use t2l_bench::sft::SftStepSpec;
 use text_embed::BertModel;
@@ -87,11 +88,12 @@ fn ramp(n: usize, salt: usize) -> Vec<f32> {
         .collect()
 }
 
+/// `rows × len` token ids spread over the vocabulary ([`prompt_ids`], what `t2l bench` feeds).
 fn ids<B: Backend>(rows: usize, len: usize, vocab: usize, dev: &B::Device) -> Tensor<B, 2, Int> {
-    let v: Vec<i64> = (0..rows * len)
-        .map(|i| (3 + (i * 7919 + 13) % (vocab - 3)) as i64)
-        .collect();
-    Tensor::from_data(TensorData::new(v, [rows, len]), dev)
+    Tensor::from_data(
+        TensorData::new(prompt_ids(vocab, rows * len), [rows, len]),
+        dev,
+    )
 }
 
 fn llama_logits<B: Backend>(config: LlamaConfig, dev: &B::Device) -> Vec<f32> {
