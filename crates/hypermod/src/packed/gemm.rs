@@ -1356,6 +1356,7 @@ mod kernel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::packed::grouped_layout::{at, grouped};
 
     /// `y = epilogue(x·Wᵀ + b)` by definition, f64.
     fn naive(w: &[f32], b: &[f32], x: &[f32], k: usize, out: usize, rows: usize) -> Vec<f64> {
@@ -1677,22 +1678,13 @@ mod tests {
         let w2 = scattered(d * wide, 53, 97, 0.02);
         let b2 = ramp(d, 18.0, 0.05);
         let x = scattered(rows * d, 13, 29, 0.05);
-        let group = |dense: &[f32], w: usize| -> Vec<f32> {
-            let mut g = vec![0f32; dense.len()];
-            for r in 0..rows {
-                for c in 0..w {
-                    g[(r / 8) * 8 * w + c * 8 + r % 8] = dense[r * w + c];
-                }
-            }
-            g
-        };
         for storage in [WeightStorage::F32, WeightStorage::F16] {
             let l1 = PackedLinear::pack_as(&w1, Some(&b1), wide, d, storage);
             let l2 = PackedLinear::pack_as(&w2, Some(&b2), d, wide, storage);
             let (mut u, mut y) = (vec![0f32; rows * wide], x.clone());
             l1.forward((&x, d, false), rows, &mut u, wide, Epilogue::Silu);
             l2.forward((&u, wide, false), rows, &mut y, d, Epilogue::AddSilu);
-            let xg = group(&x, d);
+            let xg = grouped(&x, d);
             let (mut ug, mut yg) = (vec![0f32; rows * wide], xg.clone());
             l1.forward(
                 (&xg, d, true),
@@ -1703,7 +1695,7 @@ mod tests {
             );
             let add = Epilogue::AddSiluColumns { width: d };
             l2.forward((&ug, wide, true), rows, &mut yg, d, add);
-            for (got, want) in [(&ug, group(&u, wide)), (&yg, group(&y, d))] {
+            for (got, want) in [(&ug, grouped(&u, wide)), (&yg, grouped(&y, d))] {
                 for (i, (g, w)) in got.iter().zip(&want).enumerate() {
                     assert!((g - w).abs() <= 1e-5, "{storage:?} at {i}: {g} vs {w}");
                 }
@@ -1747,7 +1739,7 @@ mod tests {
             let grouped: Vec<f32> = grouped.iter().map(|v| unsafe { v.assume_init() }).collect();
             for r in 0..rows {
                 for c in 0..k2 {
-                    let got = grouped[(r / 8) * 8 * k2 + c * 8 + r % 8];
+                    let got = grouped[at(r, c, k2)];
                     let want = hidden[r * k2 + c];
                     assert!(
                         (got - want).abs() <= 1e-5,

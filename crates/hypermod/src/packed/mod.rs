@@ -26,6 +26,25 @@ mod rows;
 mod trunk;
 mod workers;
 
+/// The grouped row layout for the tests: rows in groups of 8, each group stored `[width, 8]`
+/// (value `c` of a group's row `r` at `c·8 + r`), as `Epilogue::SiluColumns` writes it.
+#[cfg(test)]
+mod grouped_layout {
+    /// Where value `c` of row `r` lies among grouped rows of `width` values.
+    pub(crate) fn at(r: usize, c: usize, width: usize) -> usize {
+        (r / 8) * 8 * width + c * 8 + r % 8
+    }
+
+    /// Dense rows `[rows, width]` (`rows` a multiple of 8) in the grouped layout.
+    pub(crate) fn grouped(dense: &[f32], width: usize) -> Vec<f32> {
+        let mut out = vec![0f32; dense.len()];
+        for (i, &v) in dense.iter().enumerate() {
+            out[at(i / width, i % width, width)] = v;
+        }
+        out
+    }
+}
+
 use burn::prelude::*;
 use lora_core::{BatchedLoraAdapter, BatchedLoraWeights};
 

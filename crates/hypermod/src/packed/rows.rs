@@ -149,6 +149,7 @@ fn lane_sum(row: &[f32], f: impl Fn(f32) -> f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::packed::grouped_layout::{at, grouped};
 
     #[test]
     fn layer_norm_has_zero_mean_unit_variance_before_the_affine_map() {
@@ -180,19 +181,13 @@ mod tests {
         let x: Vec<f32> = (0..rows * w)
             .map(|i| (i / w) as f32 + ((i * 7 % 13) as f32) * 0.05 * (1 + i / w) as f32)
             .collect();
-        let at = |r: usize, c: usize| (r / 8) * 8 * w + c * 8 + r % 8;
-        let mut grouped = vec![0f32; rows * w];
-        for r in 0..rows {
-            for c in 0..w {
-                grouped[at(r, c)] = x[r * w + c];
-            }
-        }
+        let x_grouped = grouped(&x, w);
         let (mut dense_out, mut grouped_out) = (vec![0f32; rows * w], vec![0f32; rows * w]);
         norm.forward_laid_out(&x, rows, &mut dense_out, false);
-        norm.forward_laid_out(&grouped, rows, &mut grouped_out, true);
+        norm.forward_laid_out(&x_grouped, rows, &mut grouped_out, true);
         for r in 0..rows {
             for c in 0..w {
-                let (d, g) = (dense_out[r * w + c], grouped_out[at(r, c)]);
+                let (d, g) = (dense_out[r * w + c], grouped_out[at(r, c, w)]);
                 assert!((d - g).abs() < 1e-5, "row {r} col {c}: {g} vs {d}");
             }
         }
