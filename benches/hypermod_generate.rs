@@ -10,7 +10,9 @@
 //!
 //! With `T2L_BENCH_PLAIN=N` criterion is skipped: the packed path of every case runs 2 + N times
 //! and one JSON line per case gives the median and minimum wall and process-CPU time of the N
-//! timed runs (`hypermod_reference.py --rust BINARY` runs this interleaved with the reference);
+//! timed runs, and the median time of the head GEMMs and of the trunk inside them
+//! (`PackedTimings`; `hypermod_reference.py --rust BINARY` runs this interleaved with the
+//! reference and rates the heads against torch's square GEMM);
 //! `T2L_BENCH_CASE=TEXT` keeps the cases whose name contains it (e.g. `smollm2-135m/S`), and
 //! `T2L_BENCH_PATH=NAME` the plain mode's paths named exactly so (e.g. `packed`, to profile the
 //! f32 path alone).
@@ -36,29 +38,13 @@ use burn::prelude::*;
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{Criterion, Throughput};
 use hypermod::packed::{HyperPrecision, PackedHyper, WeightStorage, keep_freed_memory};
-use hypermod::{HyperConfig, HyperModulator, Variant};
+use hypermod::{HyperModulator, Variant};
 use lora_core::BatchedLoraAdapter;
 use t2l_bench::generate::AdapterShape;
 use t2l_bench::process_cpu_seconds;
+use t2l_bench::work::{adapter_head_flops, head_flops};
 
 type B = Flex;
-
-/// FLOPs of the head GEMMs of one adapter (`2 · rows · H · out` per module).
-fn head_flops(cfg: &HyperConfig) -> usize {
-    let (l, r, h) = (cfg.layout.n_layers, cfg.lora.r, cfg.head_in);
-    cfg.layout
-        .modules
-        .iter()
-        .map(|m| {
-            let rows = match cfg.variant {
-                Variant::L => l,
-                Variant::M => 2 * l,
-                Variant::S => 2 * l * r,
-            };
-            2 * rows * h * cfg.variant.head_out(r, m.d_in, m.d_out)
-        })
-        .sum()
-}
 
 /// Takes every factor of generated adapters into host `TensorData` (what writing the PEFT file
 /// needs). The adapter is consumed, so each factor's tensor is the sole owner of its buffer and
@@ -122,7 +108,10 @@ impl Measurement for CpuTime {
 /// values), a task embedding, and the packed snapshot when the CPU has AVX-512F.
 struct Case {
     name: String,
-    flops: usize,
+    /// FLOPs of the head GEMMs as the reference runs them (`work::head_flops`).
+    flops: f64,
+    /// FLOPs of the head outputs kept in the adapter (`work::adapter_head_flops`).
+    kept_flops: f64,
     hyper: HyperModulator<B>,
     emb: Tensor<B, 2>,
     /// `("packed", f32)`, `("packed-f16", f16 heads)`, `("packed-bf16", bf16 compute)` and
@@ -139,7 +128,7 @@ fn cases(only: &str) -> impl Iterator<Item = Case> + '_ {
         .map(|(shape, variant)| {
             let device = Default::default();
             let cfg = shape.hyper_config(variant);
-            let flops = head_flops(&cfg);
+            let (flops, kept_flops) = (head_flops(&cfg, 1), adapter_head_flops(&cfg, 1));
             let hyper = HyperModulator::<B>::new(cfg, &device, 0).expect("hypernetwork");
             let emb = Tensor::<B, 2>::random(
                 [1, 1024],
@@ -170,6 +159,7 @@ fn cases(only: &str) -> impl Iterator<Item = Case> + '_ {
             Case {
                 name: format!("{shape}/{variant}"),
                 flops,
+                kept_flops,
                 hyper,
                 emb,
                 packed,
@@ -187,10 +177,11 @@ fn bench<M: Measurement>(c: &mut Criterion<M>) {
             hyper,
             emb,
             packed,
+            ..
         } = case;
         eprintln!(
             "{name}: head GEMMs {:.3} GFLOP, {} trainable parameters",
-            flops as f64 / 1e9,
+            flops / 1e9,
             hyper.num_trainable_params()
         );
         group.bench_function(format!("{name}/generic"), |b| {
@@ -235,32 +226,40 @@ fn plain(reps: usize, kept: bool) {
             if path_only.as_deref().is_some_and(|p| p != *path) {
                 continue;
             }
+            // One generation, brought to the host; its head and trunk time (ms).
             let run = || {
-                to_host(
-                    case.hyper
-                        .generate_packed(case.emb.clone(), packed)
-                        .expect("generate"),
-                )
+                let (adapters, t) = case
+                    .hyper
+                    .generate_packed_timed(case.emb.clone(), packed)
+                    .expect("generate");
+                to_host(adapters);
+                (t.heads.as_secs_f64() * 1e3, t.trunk.as_secs_f64() * 1e3)
             };
             run();
             run();
             let (mut wall, mut cpu) = (Vec::with_capacity(reps), Vec::with_capacity(reps));
+            let (mut heads, mut trunk) = (Vec::with_capacity(reps), Vec::with_capacity(reps));
             for _ in 0..reps {
                 let (t, c) = (Instant::now(), process_cpu_seconds());
-                std::hint::black_box(run());
+                let (h, tr) = std::hint::black_box(run());
                 cpu.push((process_cpu_seconds() - c) * 1e3);
                 wall.push(t.elapsed().as_secs_f64() * 1e3);
+                heads.push(h);
+                trunk.push(tr);
             }
             let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
             println!(
-                "{{\"case\": \"{}\", \"path\": \"{path}\", \"bf16_kernel\": \"{:?}\", \"threads\": \"{threads}\", \"reps\": {reps}, \"head_flops\": {}, \"wall_median_ms\": {:.4}, \"wall_min_ms\": {:.4}, \"cpu_median_ms\": {:.4}, \"cpu_min_ms\": {:.4}, \"kept_freed_memory\": {kept}}}",
+                "{{\"case\": \"{}\", \"path\": \"{path}\", \"bf16_kernel\": \"{:?}\", \"threads\": \"{threads}\", \"reps\": {reps}, \"head_flops\": {}, \"kept_head_flops\": {}, \"wall_median_ms\": {:.4}, \"wall_min_ms\": {:.4}, \"cpu_median_ms\": {:.4}, \"cpu_min_ms\": {:.4}, \"heads_median_ms\": {:.4}, \"trunk_median_ms\": {:.4}, \"kept_freed_memory\": {kept}}}",
                 case.name,
                 packed.bf16_kernel(),
                 case.flops,
+                case.kept_flops,
                 median(wall.clone()),
                 min(&wall),
                 median(cpu.clone()),
-                min(&cpu)
+                min(&cpu),
+                median(heads),
+                median(trunk)
             );
         }
     }

@@ -24,6 +24,9 @@ median over rounds of each round's median, both clocks, and the ratio reference 
 given twice or more: every executable runs in every round, one set of tables each):
   python3 scripts/bench/hypermod_reference.py --rust target/release/deps/hypermod_generate-HASH \
       --threads 2 --rounds 3 --reps 10
+After the tables comes the head criterion of our f32 path: the head GEMMs' FLOPs over their own
+time (the bench's `heads_median_ms`, `PackedTimings`) and over the whole generation, against
+torch's `[1024^3]` f32 GEMM rate measured at the same thread count before and after the rounds.
 It lists our opt-in reduced-precision paths (`packed-f16`, `packed-bf16`, `packed-bf16-heads`)
 apart from the default `packed` (f32), each against the f32 reference. `--ref-dtype bf16`
 runs the reference in bf16 instead (weights, task embedding, rotary tables and offsets cast with
@@ -201,6 +204,15 @@ def timed(fn, reps):
     return statistics.median(times), min(times)
 
 
+def gemm_rate(rows, k, cols, dtype, reps):
+    """`[rows x k]·[k x cols]` (the weight in nn.Linear's `[out, in]` layout): (median s, min s,
+    GFLOP/s at the min)."""
+    a = torch.randn(rows, k, device=DEVICE, dtype=dtype)
+    w = torch.randn(cols, k, device=DEVICE, dtype=dtype)
+    med, best = timed(lambda: a @ w.T, reps)
+    return med, best, 2 * rows * k * cols / best / 1e9
+
+
 def both_clocks(fn, reps):
     """Two untimed calls, then `reps` timed ones: (wall samples, CPU samples) in ms."""
     fn()
@@ -247,6 +259,10 @@ def side_by_side(args):
         dtypes, models, emb = reference_models(args.ref_dtype)
     env = dict(os.environ, T2L_BENCH_PLAIN=str(args.reps), RAYON_NUM_THREADS=str(args.threads))
     ours, ref, loads = {}, {}, []
+    heads, flops = {}, {}
+    # This machine's f32 GEMM throughput (torch, [1024 x 1024]·[1024 x 1024], same threads),
+    # before the rounds and after them: the head criterion's yardstick.
+    square = [gemm_rate(1024, 1024, 1024, torch.float32, 20)[2]]
 
     def run_ours():
         for exe in args.rust:
@@ -256,6 +272,8 @@ def side_by_side(args):
                     r = json.loads(line)
                     key = (exe, r["case"], r["path"])
                     ours.setdefault(key, []).append((r["wall_median_ms"], r["cpu_median_ms"]))
+                    heads.setdefault(key, []).append(r["heads_median_ms"])
+                    flops[r["case"]] = (r["head_flops"], r["kept_head_flops"])
 
     def run_ref():
         if args.ref_process:
@@ -280,6 +298,7 @@ def side_by_side(args):
             side()
         print(f"round {i + 1}/{args.rounds} done, load average {loads[-1]:.1f}", flush=True)
     loads.append(os.getloadavg()[0])
+    square.append(gemm_rate(1024, 1024, 1024, torch.float32, 20)[2])
     wait = ("OpenMP default waiting, a child process per round" if args.ref_process
             else f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '')}")
     print(f"torch {torch.__version__}, {args.threads} threads each side, {args.rounds} rounds x "
@@ -311,10 +330,38 @@ def side_by_side(args):
                             "threads": args.threads, "ours_wall_ms": ow, "ref_wall_ms": rw,
                             "ours_cpu_ms": oc, "ref_cpu_ms": rc,
                             "ours_rounds": ours[exe, case, path], "ref_rounds": ref[case, dt]})
+    criterion = head_criterion(args.rust, ours, heads, flops, square)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"load_average": loads, "results": results}, f, indent=1)
+            json.dump({"load_average": loads, "results": results, "square_gflops": square,
+                       "head_criterion": criterion}, f, indent=1)
 
+
+def head_criterion(exes, ours, heads, flops, square):
+    """The table of the head criterion for our default (f32) path: the FLOPs of the head
+    outputs kept in the adapter (`kept_head_flops`; L computes no others, M/S skip the columns
+    the reference discards) over the heads' own time (`heads_median_ms`) and over the whole
+    generation's, each against torch's square GEMM rate measured before and after the rounds
+    (torch's rate / ours: at most 1.5 holds)."""
+    lo, hi = min(square), max(square)
+    print(f"head criterion (f32 path): torch [1024^3] GEMM {square[0]:.0f} GFLOP/s before, "
+          f"{square[-1]:.0f} after; ratio = torch rate / ours (range over the two)")
+    print("case            GFLOP ref/kept  heads ms GFLOP/s ratio     | whole ms GFLOP/s ratio")
+    rows = []
+    for exe in exes:
+        for (e, case, path), runs in ours.items():
+            if e != exe or path != "packed":
+                continue
+            nominal, kept = flops[case]
+            h = statistics.median(heads[e, case, path])
+            w = statistics.median(wall for wall, _ in runs)
+            hr, wr = kept / h / 1e6, kept / w / 1e6
+            print(f"{case:15s} {nominal / 1e9:6.3f}/{kept / 1e9:5.3f} {h:8.2f} {hr:7.0f} "
+                  f"{lo / hr:.2f}-{hi / hr:.2f} | {w:8.2f} {wr:7.0f} {lo / wr:.2f}-{hi / wr:.2f}")
+            rows.append({"rust": exe, "case": case, "head_flops": nominal,
+                         "kept_head_flops": kept, "heads_ms": h, "whole_ms": w,
+                         "heads_gflops": hr, "whole_gflops": wr})
+    return rows
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -373,10 +420,7 @@ def main():
     print(f"dtype {args.ref_dtype}")
     for rows, k, cols in [(1024, 1024, 1024), (32, 512, 65536), (64, 512, 32768),
                           (512, 512, 4096)]:
-        a = torch.randn(rows, k, device=DEVICE, dtype=dtype)
-        w = torch.randn(cols, k, device=DEVICE, dtype=dtype)  # nn.Linear layout [out, in]
-        med, best = timed(lambda: a @ w.T, args.reps)
-        gf = 2 * rows * k * cols / best / 1e9
+        med, best, gf = gemm_rate(rows, k, cols, dtype, args.reps)
         print(f"gemm [{rows}x{k}]·[{k}x{cols}]: {med*1e3:.2f} / {best*1e3:.2f} ms, {gf:.1f} GFLOP/s (min)")
         results.append({"what": "gemm", "device": str(DEVICE), "dtype": args.ref_dtype,
                         "m": rows, "k": k, "n": cols, "median_ms": med * 1e3,

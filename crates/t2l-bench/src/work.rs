@@ -88,6 +88,15 @@ pub fn adapter_values(cfg: &HyperConfig, n: usize) -> usize {
         .sum()
 }
 
+/// FLOPs of the head-GEMM outputs that reach the adapters for `n` tasks: `2 · H` per adapter
+/// value ([`adapter_values`]), the same for L, M and S. M and S compute `r·max(d_in, d_out)` or
+/// `max(d_in, d_out)` columns per row ([`head_flops`]); where `d_out < d_in` the reference
+/// discards the B rows' extra columns, which the packed path does not compute (up to its panel
+/// rounding). A rate counted with these FLOPs is therefore a floor of the rate the hardware ran.
+pub fn adapter_head_flops(cfg: &HyperConfig, n: usize) -> f64 {
+    2.0 * cfg.head_in as f64 * adapter_values(cfg, n) as f64
+}
+
 /// Adapter generation for `n` tasks: [`hyper_forward_flops`]; bytes = every trainable weight
 /// read once (f32) + the head outputs written once (f32). The head weights dominate: this is the
 /// memory-bandwidth floor of the H100 target.
@@ -255,6 +264,12 @@ mod tests {
         // S: rows 2·n·L·r = 8, out max = 8: 2·8·8·8.
         assert_eq!(head_flops(&cfg(Variant::S), 1), 1024.0);
         assert_eq!(adapter_values(&cfg(Variant::L), 3), 3 * 2 * 2 * 12);
+        // The outputs kept: 2·H per adapter value, whatever the variant; L computes no others,
+        // M and S compute max(d_in, d_out) = 8 columns where B keeps d_out = 4.
+        for v in [Variant::L, Variant::M, Variant::S] {
+            assert_eq!(adapter_head_flops(&cfg(v), 1), 2.0 * 8.0 * 2.0 * 2.0 * 12.0);
+        }
+        assert!(adapter_head_flops(&cfg(Variant::S), 1) < head_flops(&cfg(Variant::S), 1));
     }
 
     #[test]

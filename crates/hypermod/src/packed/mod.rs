@@ -23,6 +23,7 @@ mod gemm_amx;
 mod gemm_bf16;
 mod heads;
 mod rows;
+mod timings;
 mod trunk;
 mod workers;
 
@@ -45,6 +46,8 @@ mod grouped_layout {
     }
 }
 
+use std::time::{Duration, Instant};
+
 use burn::prelude::*;
 use lora_core::{BatchedLoraAdapter, BatchedLoraWeights};
 
@@ -52,6 +55,7 @@ pub use freed_memory::keep_freed_memory;
 pub use gemm::{MR, NR, WeightStorage, cpu_supported};
 pub use gemm_bf16::{Bf16Kernel, bf16_kernel, bf16_supported};
 use heads::PackedHead;
+pub use timings::PackedTimings;
 use trunk::{HostTrunk, host_data, host_values, host_vec};
 use workers::Workers;
 
@@ -241,6 +245,17 @@ impl<B: Backend> HyperModulator<B> {
         task_embeddings: Tensor<B, 2>,
         packed: &PackedHyper,
     ) -> Result<BatchedLoraAdapter<B>> {
+        Ok(self.generate_packed_timed(task_embeddings, packed)?.0)
+    }
+
+    /// [`Self::generate_packed`], also returning where its wall time went ([`PackedTimings`]:
+    /// trunk, head GEMMs, finish), for profiling and for the speed criterion of the heads.
+    pub fn generate_packed_timed(
+        &self,
+        task_embeddings: Tensor<B, 2>,
+        packed: &PackedHyper,
+    ) -> Result<(BatchedLoraAdapter<B>, PackedTimings)> {
+        let start = Instant::now();
         let cfg = self.config();
         let n = self.check_task_embeddings(&task_embeddings)?;
         let device = task_embeddings.device();
@@ -252,12 +267,16 @@ impl<B: Backend> HyperModulator<B> {
         let grouped =
             packed.trunk.writes_grouped() && packed.heads.iter().all(|h| h.reads_grouped(nl));
         let h = packed.trunk.forward(&emb, n, grouped, &packed.workers);
+        let trunk = start.elapsed();
+        let mut heads = Duration::ZERO;
         let (ldh, per_module) = (packed.trunk.ldh(), packed.trunk.rows_per_module(n));
         let mut out = Vec::with_capacity(cfg.layout.modules.len());
         for (i, (shape, head)) in cfg.layout.modules.iter().zip(&packed.heads).enumerate() {
             let x = &h[i * per_module * ldh..(i + 1) * per_module * ldh];
             let (d_in, d_out) = (shape.d_in, shape.d_out);
+            let head_start = Instant::now();
             let (a, b) = head.apply((x, ldh, grouped), nl, (d_in, d_out), &packed.workers);
+            heads += head_start.elapsed();
             out.push((
                 shape.name.clone(),
                 BatchedLoraWeights {
@@ -267,6 +286,15 @@ impl<B: Backend> HyperModulator<B> {
             ));
         }
         let raw = BatchedLoraAdapter::new(cfg.lora.clone(), cfg.layout.clone(), out)?;
-        self.postprocess(raw)
+        let adapters = self.postprocess(raw)?;
+        let finish = start.elapsed().saturating_sub(trunk + heads);
+        Ok((
+            adapters,
+            PackedTimings {
+                trunk,
+                heads,
+                finish,
+            },
+        ))
     }
 }

@@ -232,6 +232,29 @@ fn packed_cpu_path_equals_the_generic_path() {
     }
 }
 
+/// The timed packed generation returns the same adapters as the untimed one, and its phases
+/// add up to no more than the wall time around the call, the heads taking some of it.
+#[test]
+fn packed_timings_split_the_wall_time_of_the_same_generation() {
+    for variant in VARIANTS {
+        let cfg = tiny(variant, InitMode::Default).with_head_bias(true);
+        let hyper = HyperModulator::<B>::new(cfg, &Default::default(), 4).unwrap();
+        let Some(packed) = hypermod::packed::PackedHyper::new(&hyper) else {
+            assert!(!hypermod::packed::cpu_supported());
+            return;
+        };
+        let emb = embeddings(3, 12, 1);
+        let plain = hyper.generate_packed(emb.clone(), &packed).unwrap();
+        let wall = std::time::Instant::now();
+        let (timed, t) = hyper.generate_packed_timed(emb, &packed).unwrap();
+        let wall = wall.elapsed();
+        assert_eq!(adapters_diff(&timed, &plain), 0.0, "{variant}");
+        assert!(t.heads > std::time::Duration::ZERO, "{variant}: {t:?}");
+        assert!(t.total() <= wall, "{variant}: {t:?} > {wall:?}");
+        assert_eq!(t.total(), t.trunk + t.heads + t.finish);
+    }
+}
+
 /// Opt-in f16 head weights: the adapters move by the weights' f16 rounding only (relative
 /// 2⁻¹¹ per weight, accumulation in f32): within 1e-3 of the largest value of the f32 packed
 /// path, and not identical to it (the weights really are stored reduced).
