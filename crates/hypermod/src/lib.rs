@@ -10,7 +10,8 @@
 //!   and out (shared by initialisation, checkpoints and the reference import).
 //! - [`init`]: seeded initialisation and Bias-HyperInit (with the rule for `d_out > d_in`).
 //! - [`packed`]: the CPU fast path (host trunk and heads on a packed AVX-512 kernel):
-//!   [`packed::PackedHyper`], `generate_packed`.
+//!   [`packed::PackedHyper`], `generate_packed`, and `generate_packed_timed` with its
+//!   [`packed::PackedTimings`] (trunk, head GEMMs, finish).
 //! - [`generator`]: [`generator::AdapterGenerator`], a hypernetwork on the generic or the packed
 //!   path (the one place that chooses); [`precision_name`]: the packed path's named precisions
 //!   (`f32`, `f16-heads`, `bf16`, `bf16-heads`).
