@@ -17,7 +17,7 @@
 //!   (`f32`, `f16-heads`, `bf16`, `bf16-heads`).
 //! - [`checkpoint`]: our checkpoint directory (safetensors + JSON config + `adapter_config.json`).
 //! - [`pipeline`]: description(s) → [`text_embed::TextEmbedder`] → hypernetwork → PEFT directory.
-//! - [`reference`]: import of the PyTorch reference's checkpoints.
+//! - [`mod@reference`]: import of the PyTorch reference's checkpoints.
 //!
 //! Knows no base model: shapes come from an [`lora_core::AdapterLayout`].
 

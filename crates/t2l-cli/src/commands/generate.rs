@@ -33,7 +33,7 @@ pub struct GenerateArgs {
     )]
     pub description: Option<String>,
     /// A raw task embedding instead of a description: a JSON list of numbers or a .npy file
-    /// (float32/float64, shape [E] or [1, E]), fed to the hypernetwork exactly as given.
+    /// (float32/float64, shape (E,) or (1, E)), fed to the hypernetwork exactly as given.
     #[arg(long)]
     pub embedding: Option<PathBuf>,
     /// The text-embedder model directory (BERT family) for --description; defaults to the
