@@ -120,7 +120,7 @@ impl<B: Backend> HyperModulator<B> {
             Variant::M | Variant::S => {
                 let norm = self.out_emb_norm.as_ref().expect("M/S have out_emb_norm");
                 let ab = Tensor::stack::<3>(self.out_emb.iter().map(|e| e.rows()).collect(), 0);
-                let ab = norm.forward(ab).reshape([m, 2, 1, d]);
+                let ab = crate::nn::norm::layer_norm(norm, ab).reshape([m, 2, 1, d]);
                 let hx = (z.reshape([m, 1, rows, d]) + ab).reshape([m * 2 * rows, d]);
                 let hx = self.mlp2.forward(hx, p, mode);
                 if cfg.variant == Variant::S {

@@ -8,7 +8,7 @@ use burn::tensor::activation::silu;
 
 use super::dense::Dense;
 use super::dropout::{Mode, dropout};
-use super::norm::{export_norm, take_norm};
+use super::norm::{export_norm, layer_norm, take_norm};
 use crate::error::Result;
 use crate::init::NamedTensors;
 use crate::spec::{prefix, weight};
@@ -38,7 +38,7 @@ impl<B: Backend> TaskEncoder<B> {
 
     /// `[n, E]` → `[n, D/2]`.
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        self.norm.forward(self.linear.forward(x))
+        layer_norm(&self.norm, self.linear.forward(x))
     }
 }
 
@@ -74,12 +74,12 @@ impl<B: Backend> EmbeddingTable<B> {
     ///
     /// The table passes through `× 1` first (exact, so every value and gradient is unchanged):
     /// burn's kernel fusion (the cuda and wgpu backends) fuses a LayerNorm into a few kernels
-    /// when an elementwise op feeds it, but runs it as 8 separate kernels when it reads a
-    /// parameter directly. With both tables that is 49 → 37 kernels per L generation
+    /// when an elementwise op feeds it, but runs each of its ops as a kernel of its own when it
+    /// reads a parameter directly. With both tables that was 49 → 37 kernels per L generation
     /// (`t2l --device wgpu bench generate --tiny`, counted with `CUBECL_DEBUG_LOG`); on CUDA,
     /// where each kernel costs ~90 µs of host dispatch, the list was the same.
     pub fn normalized(&self) -> Tensor<B, 2> {
-        self.norm.forward(self.embedding.val().mul_scalar(1.0))
+        layer_norm(&self.norm, self.embedding.val().mul_scalar(1.0))
     }
 }
 
@@ -144,7 +144,7 @@ impl<B: Backend> ResidualBlock<B> {
 
     /// `[rows, D]` → `[rows, D]`.
     pub fn forward(&self, x: Tensor<B, 2>, p: f64, mode: Mode) -> Tensor<B, 2> {
-        let h = self.norm.forward(x.clone());
+        let h = layer_norm(&self.norm, x.clone());
         let h = dropout(silu(self.linear_in.forward(h)), p, mode);
         let h = dropout(silu(self.linear_out.forward(h)), p, mode);
         x + h
@@ -179,7 +179,7 @@ impl<B: Backend> OutputBlock<B> {
 
     /// `[rows, D]` → `[rows, H]`.
     pub fn forward(&self, x: Tensor<B, 2>, p: f64, mode: Mode) -> Tensor<B, 2> {
-        let h = self.norm.forward(x);
+        let h = layer_norm(&self.norm, x);
         let h = dropout(silu(self.linear_in.forward(h)), p, mode);
         silu(self.linear_out.forward(h))
     }

@@ -235,7 +235,7 @@ impl HostTrunk {
         let ab = match &hyper.out_emb_norm {
             Some(norm) => {
                 let rows = Tensor::stack::<3>(hyper.out_emb.iter().map(|e| e.rows()).collect(), 0);
-                host_vec(norm.forward(rows))
+                host_vec(crate::nn::norm::layer_norm(norm, rows))
             }
             None => Vec::new(),
         };
