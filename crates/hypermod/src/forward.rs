@@ -72,6 +72,14 @@ impl<B: Backend> HyperModulator<B> {
         )?)
     }
 
+    /// The A/B embeddings of every module through `out_emb_norm`, `[modules, 2, D]` in layout
+    /// order (row 0 A, row 1 B): what M and S add to the trunk rows before `mlp2`. `None` for L.
+    pub(crate) fn normalized_ab_embeddings(&self) -> Option<Tensor<B, 3>> {
+        let norm = self.out_emb_norm.as_ref()?;
+        let rows = Tensor::stack::<3>(self.out_emb.iter().map(|e| e.rows()).collect(), 0);
+        Some(crate::nn::norm::layer_norm(norm, rows))
+    }
+
     /// The trunk: task embeddings `[n, E]` → head inputs `[modules · rows, H]`, module-major, and
     /// the number of rows per module (`n·L` for L, `2·n·L` for M, `2·n·L·r` for S; within a module
     /// rows are ordered `[A|B,] task, layer[, rank]`).
@@ -118,9 +126,10 @@ impl<B: Backend> HyperModulator<B> {
                 rows,
             ),
             Variant::M | Variant::S => {
-                let norm = self.out_emb_norm.as_ref().expect("M/S have out_emb_norm");
-                let ab = Tensor::stack::<3>(self.out_emb.iter().map(|e| e.rows()).collect(), 0);
-                let ab = crate::nn::norm::layer_norm(norm, ab).reshape([m, 2, 1, d]);
+                let ab = self
+                    .normalized_ab_embeddings()
+                    .expect("M/S have out_emb_norm")
+                    .reshape([m, 2, 1, d]);
                 let hx = (z.reshape([m, 1, rows, d]) + ab).reshape([m * 2 * rows, d]);
                 let hx = self.mlp2.forward(hx, p, mode);
                 if cfg.variant == Variant::S {

@@ -232,13 +232,10 @@ impl HostTrunk {
             let row = cfg.module_index(&s.name).expect("validated module order");
             types.extend_from_slice(&type_table[row * d / 4..(row + 1) * d / 4]);
         }
-        let ab = match &hyper.out_emb_norm {
-            Some(norm) => {
-                let rows = Tensor::stack::<3>(hyper.out_emb.iter().map(|e| e.rows()).collect(), 0);
-                host_vec(crate::nn::norm::layer_norm(norm, rows))
-            }
-            None => Vec::new(),
-        };
+        let ab = hyper
+            .normalized_ab_embeddings()
+            .map(host_vec)
+            .unwrap_or_default();
         let (cos, sin) = if cfg.variant == Variant::S {
             let device = hyper.mlp2.norm.gamma.val().device();
             let (c, s) = rope_tables::<B>(r, d, &device);
