@@ -77,7 +77,10 @@ impl<B: Backend> EmbeddingTable<B> {
     /// when an elementwise op feeds it, but runs each of its ops as a kernel of its own when it
     /// reads a parameter directly. With both tables that was 49 → 37 kernels per L generation
     /// (`t2l --device wgpu bench generate --tiny`, counted with `CUBECL_DEBUG_LOG`); on CUDA,
-    /// where each kernel costs ~90 µs of host dispatch, the list was the same.
+    /// where each kernel costs ~90 µs of host dispatch, the list was the same. With the
+    /// LayerNorm composed for fusion (`nn::norm::layer_norm`) the `× 1` still counts: without
+    /// it, L / M / S take 50 / 60 / 69 kernels instead of 34 / 44 / 53
+    /// (`scripts/bench/count_kernels.py`).
     pub fn normalized(&self) -> Tensor<B, 2> {
         layer_norm(&self.norm, self.embedding.val().mul_scalar(1.0))
     }
